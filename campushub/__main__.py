@@ -1,0 +1,3 @@
+from campushub.cli import main
+
+main()

@@ -1,0 +1,249 @@
+"""The `campushub` command."""
+
+from __future__ import annotations
+
+import getpass
+import io
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import click
+from ruamel.yaml import YAML
+
+from campushub import __version__
+from campushub.config.loader import DEFAULT_FILE, load_config, override_listen
+from campushub.config.schema import CampusConfig
+from campushub.errors import UserError
+from campushub.hub.settings import layout_for
+from campushub.identity.accounts import AccountExists, NoSuchAccount
+from campushub.identity.usernames import InvalidUsername, normalize_username
+from campushub.preflight import probes
+from campushub.setup import account_store, generate_password, init, prepare_data_dir
+
+config_option = click.option(
+    "-c",
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path),
+    default=DEFAULT_FILE,
+    show_default=True,
+    help="The campus.yaml to use.",
+)
+
+
+@click.group()
+@click.version_option(__version__, prog_name="campushub")
+def cli() -> None:
+    """CampusHub: a campus notebook platform on JupyterHub."""
+
+
+@cli.command("init")
+@config_option
+@click.option("--admin", default="admin", show_default=True, help="Username of the first admin account.")
+def init_command(config_path: Path, admin: str) -> None:
+    """Write a commented campus.yaml, create the data directory and the first admin account."""
+    _print_init(init(config_path, admin))
+
+
+def _print_init(result) -> None:
+    click.echo(f"Wrote {result.config_path} (edit it, then `campushub check`).")
+    if result.account_existed:
+        click.echo(f"Admin account {result.admin!r} already exists; its password is unchanged.")
+    elif result.generated_password:
+        click.echo(f"Admin account {result.admin!r} created. Its password, shown only now:")
+        click.echo(f"    {result.generated_password}")
+    else:
+        click.echo(f"Admin account {result.admin!r} created with the password from $CAMPUSHUB_ADMIN_PASSWORD.")
+
+
+@cli.command("up")
+@config_option
+@click.option("--ip", default=None, help="Override listen.ip.")
+@click.option("--port", type=int, default=None, help="Override listen.port.")
+def up_command(config_path: Path, ip: str | None, port: int | None) -> None:
+    """Run CampusHub in the foreground until Ctrl-C or SIGTERM."""
+    from campushub.runtime import public_url, run_hub
+
+    if not config_path.exists() and config_path == Path(DEFAULT_FILE):
+        click.echo(f"No {DEFAULT_FILE} here: setting one up first.")
+        _print_init(init(config_path, "admin"))
+    loaded = load_config(config_path)
+    config = override_listen(loaded.config, ip, port)
+    layout = layout_for(config)
+    problems = [probe.problem for probe in probes(config, layout) if probe.problem]
+    if problems:
+        raise UserError(
+            problems[0]
+            + (f" ({len(problems) - 1} more problem(s): run `campushub check`.)" if len(problems) > 1 else "")
+        )
+    prepare_data_dir(layout)
+    if not layout.running_as_root:
+        click.echo(
+            "WARNING: CampusHub is not running as root (personal mode): every user's server runs as "
+            f"{getpass.getuser()!r} and users are NOT isolated from each other. Run as root on a shared machine.",
+            err=True,
+        )
+    click.echo(f"Starting {config.name} at {public_url(config)} (logs: {layout.logs_dir / 'campushub.log'})")
+    sys.exit(run_hub(loaded.path, config, layout))
+
+
+@cli.command("check")
+@config_option
+def check_command(config_path: Path) -> None:
+    """Validate campus.yaml, show the effective configuration and probe what can be probed."""
+    loaded = load_config(config_path)
+    config = loaded.config
+    click.echo(f"# {loaded.path}: valid. Effective configuration (secrets masked):")
+    click.echo(effective_yaml(config))
+    failed = 0
+    for probe in probes(config, layout_for(config)):
+        if probe.problem:
+            failed += 1
+            click.echo(f"FAIL {probe.name}: {probe.problem}")
+        else:
+            click.echo(f"ok   {probe.name}")
+    sys.exit(1 if failed else 0)
+
+
+def effective_yaml(config: CampusConfig) -> str:
+    data = config.model_dump(mode="json")
+    if data["database"]["url"]:
+        data["database"]["url"] = mask_url_password(data["database"]["url"])
+    out = io.StringIO()
+    yaml = YAML(typ="safe", pure=True)
+    yaml.default_flow_style = False
+    yaml.dump(data, out)
+    return out.getvalue()
+
+
+def mask_url_password(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "[hidden]"
+
+
+@cli.command("token")
+@config_option
+@click.option("--user", "username", required=True, help="Whose token.")
+@click.option("--scopes", multiple=True, help="Scopes to limit the token to (repeatable). Default: the user's own.")
+@click.option("--note", default="campushub token", show_default=True)
+def token_command(config_path: Path, username: str, scopes: tuple[str, ...], note: str) -> None:
+    """Print a new API token for a user (for scripts)."""
+    from campushub.tokens import new_token
+
+    name = _username(username)
+    click.echo(new_token(load_config(config_path).path, name, list(scopes) or None, note))
+
+
+@cli.group("users")
+def users_group() -> None:
+    """Manage built-in accounts."""
+
+
+def _store(config_path: Path):
+    config = load_config(config_path).config
+    layout = layout_for(config)
+    prepare_data_dir(layout)
+    return account_store(config, layout)
+
+
+def _username(raw: str) -> str:
+    try:
+        return normalize_username(raw)
+    except InvalidUsername as exc:
+        raise UserError(f"{exc}.") from None
+
+
+@users_group.command("list")
+@config_option
+def users_list(config_path: Path) -> None:
+    """List accounts with their status."""
+    for account in _store(config_path).list():
+        click.echo(f"{account.name}\t{account.status}\t{account.created:%Y-%m-%d %H:%M}")
+
+
+@users_group.command("add")
+@config_option
+@click.argument("names", nargs=-1, required=True)
+@click.option("--password-stdin", is_flag=True, help="Read one password per line from stdin, in the order of NAMES.")
+def users_add(config_path: Path, names: tuple[str, ...], password_stdin: bool) -> None:
+    """Create accounts; prints `name<TAB>password` for each generated password."""
+    normalized = [_username(name) for name in names]
+    if len(set(normalized)) != len(normalized):
+        raise UserError("the same username is given twice.")
+    passwords = _read_passwords(len(normalized)) if password_stdin else [None] * len(normalized)
+    store = _store(config_path)
+    for name, password in zip(normalized, passwords, strict=True):
+        generated = password is None
+        try:
+            store.create(name, password or (password := generate_password()))
+        except AccountExists:
+            raise UserError(f"account {name!r} already exists; nothing after it was created.") from None
+        click.echo(f"{name}\t{password}" if generated else f"{name}\tcreated")
+
+
+def _read_passwords(count: int) -> list[str]:
+    lines = [line.rstrip("\r\n") for line in sys.stdin.read().splitlines()]
+    if len(lines) < count or any(not line for line in lines[:count]):
+        raise UserError(f"--password-stdin: expected {count} non-empty line(s), one password per name.")
+    return lines[:count]
+
+
+@users_group.command("approve")
+@config_option
+@click.argument("names", nargs=-1, required=True)
+def users_approve(config_path: Path, names: tuple[str, ...]) -> None:
+    """Approve pending accounts (sign-up mode `approval`)."""
+    store = _store(config_path)
+    for name in map(_username, names):
+        try:
+            store.approve(name)
+        except NoSuchAccount:
+            raise UserError(f"no account {name!r}; `campushub users list` shows them.") from None
+        click.echo(f"{name}\tapproved")
+
+
+@users_group.command("remove")
+@config_option
+@click.argument("names", nargs=-1, required=True)
+def users_remove(config_path: Path, names: tuple[str, ...]) -> None:
+    """Remove accounts. Their files are kept: nothing in a home directory is deleted."""
+    store = _store(config_path)
+    for name in map(_username, names):
+        try:
+            store.remove(name)
+        except NoSuchAccount:
+            raise UserError(f"no account {name!r}; `campushub users list` shows them.") from None
+        click.echo(f"{name}\tremoved (files kept)")
+
+
+@users_group.command("invite")
+@config_option
+@click.option("--uses", type=click.IntRange(1), default=1, show_default=True, help="How many accounts it creates.")
+@click.option("--days", type=click.IntRange(1), default=14, show_default=True, help="Days until it expires.")
+def users_invite(config_path: Path, uses: int, days: int) -> None:
+    """Print a new invite code (sign-up mode `invite`)."""
+    click.echo(_store(config_path).create_invite(uses, timedelta(days=days)))
+
+
+def main() -> None:
+    try:
+        cli.main(standalone_mode=False)
+    except UserError as exc:
+        click.echo(f"campushub: error: {exc}", err=True)
+        sys.exit(exc.exit_status)
+    except click.exceptions.Abort:
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(2)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Where notebook servers run: one module per backend."""

@@ -1,0 +1,178 @@
+"""Reading campus.yaml into a validated CampusConfig.
+
+This is the only module that reads the YAML file. Errors are turned into
+one paragraph naming the file, the line, the key path and a fix.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError
+
+from campushub.config.schema import CampusConfig
+from campushub.errors import UserError
+
+DEFAULT_FILE = "campus.yaml"
+
+
+@dataclass(frozen=True)
+class LoadedConfig:
+    """A validated config, its paths made absolute, and the file it came from."""
+
+    config: CampusConfig
+    path: Path
+
+
+def load_config(path: Path | str) -> LoadedConfig:
+    """Read, validate and resolve `path`; raise UserError on any problem."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UserError(
+            f"{path}: no such file. Run `campushub init` to write one, or pass the right file with -c."
+        ) from None
+    except OSError as exc:
+        raise UserError(f"{path}: cannot be read ({exc.strerror}).") from None
+    path = path.resolve()
+    return LoadedConfig(absolutize(parse_config(text, str(path)), path.parent), path)
+
+
+def parse_config(text: str, filename: str = DEFAULT_FILE) -> CampusConfig:
+    """Validate YAML text; `filename` only appears in messages."""
+    try:
+        document = YAML(typ="rt").load(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        line = mark.line + 1 if mark else "?"
+        raise UserError(
+            f"{filename}:{line}: this is not valid YAML ({exc.problem}). "
+            "Check the indentation and quoting on that line."
+        ) from None
+    if document is None:
+        document = CommentedMap()
+    if not isinstance(document, dict):
+        raise UserError(f"{filename}:1: the file must be a mapping of keys such as `name:` and `listen:`.")
+    try:
+        return CampusConfig.model_validate(_plain(document))
+    except ValidationError as exc:
+        raise UserError(_describe(exc, document, filename)) from None
+
+
+def absolutize(config: CampusConfig, base_dir: Path) -> CampusConfig:
+    """Paths in campus.yaml are relative to the file, like paths in most config files."""
+
+    def resolve(value: Path | None) -> Path | None:
+        if value is None:
+            return None
+        value = Path(os.path.expanduser(value))
+        return value if value.is_absolute() else (base_dir / value).resolve()
+
+    listen = config.listen.model_copy(
+        update={"tls_cert": resolve(config.listen.tls_cert), "tls_key": resolve(config.listen.tls_key)}
+    )
+    compute = config.compute.model_copy(update={"environment": resolve(config.compute.environment)})
+    return config.model_copy(update={"data_dir": resolve(config.data_dir), "listen": listen, "compute": compute})
+
+
+def _plain(node: Any) -> Any:
+    """Convert ruamel's commented containers to plain ones (pydantic wants dict/list)."""
+    if isinstance(node, dict):
+        return {key: _plain(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_plain(value) for value in node]
+    return node
+
+
+def _describe(exc: ValidationError, document: CommentedMap, filename: str) -> str:
+    """The first error in full; others counted, since fixing one often fixes the rest."""
+    errors = exc.errors()
+    first = errors[0]
+    loc = [part for part in first["loc"] if not isinstance(part, str) or not part.startswith("function-")]
+    key_path = _key_path(loc)
+    line = _line_of(document, loc)
+    where = f"{filename}:{line}" if line else filename
+    if first["type"] == "extra_forbidden":
+        message = f"{where}: unknown key `{key_path}`."
+        suggestion = _suggest(loc)
+        message += f" Did you mean `{suggestion}`?" if suggestion else ""
+        message += " Remove it or correct its name; examples/campus.yaml documents every key."
+    else:
+        detail = first["msg"].removeprefix("Value error, ")
+        message = f"{where}: `{key_path or '(top level)'}`: {detail}"
+        if "input" in first and first["type"] not in ("missing",) and not isinstance(first["input"], dict):
+            message += f" (got {first['input']!r})"
+        message += ". See examples/campus.yaml for what this key accepts."
+    if len(errors) > 1:
+        message += f" ({len(errors) - 1} more problem{'s' if len(errors) > 2 else ''} after this one.)"
+    return message
+
+
+def _key_path(loc: list) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def _line_of(document: Any, loc: list) -> int | None:
+    """1-based line of the deepest key in `loc` that exists in the document."""
+    node, line = document, None
+    for part in loc:
+        if isinstance(node, CommentedMap) and part in node:
+            line = node.lc.key(part)[0] + 1
+            node = node[part]
+        elif isinstance(node, CommentedSeq) and isinstance(part, int) and part < len(node):
+            line = node.lc.item(part)[0] + 1
+            node = node[part]
+        else:
+            break
+    if line is None and isinstance(node, CommentedMap | CommentedSeq):
+        line = node.lc.line + 1
+    return line
+
+
+def _suggest(loc: list) -> str | None:
+    """Closest known key at the same place, for typos like `sign-in` or `idle_timout`."""
+    model: type[BaseModel] | None = CampusConfig
+    for part in loc[:-1]:
+        if model is None or not isinstance(part, str) or part not in model.model_fields:
+            return None
+        model = _model_of(model.model_fields[part].annotation)
+    if model is None:
+        return None
+    known = list(model.model_fields)
+    unknown = str(loc[-1])
+    close = difflib.get_close_matches(unknown.replace("-", "_"), known, n=1, cutoff=0.6)
+    if not close:
+        return None
+    prefix = _key_path(loc[:-1])
+    return f"{prefix}.{close[0]}" if prefix else close[0]
+
+
+def _model_of(annotation: Any) -> type[BaseModel] | None:
+    for candidate in (annotation, *getattr(annotation, "__args__", ())):
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return candidate
+    return None
+
+
+def override_listen(config: CampusConfig, ip: str | None, port: int | None) -> CampusConfig:
+    """Apply `up --ip/--port` (validated like the file's values)."""
+    update = {key: value for key, value in (("ip", ip), ("port", port)) if value is not None}
+    if not update:
+        return config
+    listen = {**config.listen.model_dump(), **update}
+    try:
+        validated = type(config.listen).model_validate(listen)
+    except ValidationError as exc:
+        raise UserError(f"--ip/--port: {exc.errors()[0]['msg']}.") from None
+    return config.model_copy(update={"listen": validated})

@@ -1,0 +1,177 @@
+"""The campus.yaml schema.
+
+Every key an admin can write lives here, with its description: the config
+reference in docs/ is generated from these models, so the documentation
+cannot drift from what the loader accepts.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+
+_DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d)?\s*$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
+
+
+def parse_duration(value: object) -> object:
+    """Accept `90`, `"90s"`, `"30m"`, `"2h"`, `"1d"`; campus admins think in minutes, not seconds."""
+    if isinstance(value, str):
+        match = _DURATION.match(value)
+        if not match:
+            raise ValueError("expected a duration such as 900, '15m', '2h' or '1d'")
+        return int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    return value
+
+
+Duration = Annotated[int, BeforeValidator(parse_duration)]
+
+
+class Section(BaseModel):
+    """Base for every section: unknown keys are errors, never silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_sections_take_defaults(cls, data: object) -> object:
+        # `database:` with only comments under it is YAML null: it means "the defaults".
+        if isinstance(data, dict):
+            return {
+                key: value
+                for key, value in data.items()
+                if not (value is None and key in cls.model_fields and _is_section(cls.model_fields[key].annotation))
+            }
+        return data
+
+
+def _is_section(annotation: object) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, Section)
+
+
+class Listen(Section):
+    """Where people reach CampusHub."""
+
+    ip: str = Field("127.0.0.1", description="Address the public proxy listens on. `0.0.0.0` for all interfaces.")
+    port: int = Field(8000, ge=1, le=65535, description="Port the public proxy listens on.")
+    tls_cert: Path | None = Field(
+        None, description="PEM certificate (full chain) to serve HTTPS directly. Needs `tls_key`."
+    )
+    tls_key: Path | None = Field(None, description="PEM private key for `tls_cert`.")
+    public_url: str | None = Field(
+        None,
+        description=(
+            "The URL people type, when CampusHub runs behind a TLS-terminating reverse proxy, "
+            "e.g. `https://notebooks.example.edu/`. Used in printed links and redirects."
+        ),
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="IP addresses of reverse proxies in front of CampusHub whose X-Forwarded-For is trusted.",
+    )
+
+    @model_validator(mode="after")
+    def _cert_and_key_together(self) -> Listen:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("`tls_cert` and `tls_key` must be given together")
+        if self.public_url is not None and not re.match(r"^https?://[^/\s]+(/.*)?$", self.public_url):
+            raise ValueError("`public_url` must look like https://host/ or https://host/path/")
+        return self
+
+
+class Database(Section):
+    """The hub database: accounts, servers, tokens."""
+
+    url: str | None = Field(
+        None,
+        description=(
+            "SQLAlchemy URL of the hub database. Empty: SQLite at `<data_dir>/campushub.sqlite`. "
+            "For PostgreSQL: `postgresql://user:password@host/dbname`."
+        ),
+    )
+
+
+SignupMode = Literal["closed", "approval", "invite", "open"]
+
+
+class LocalSignIn(Section):
+    """Built-in accounts: username and password kept (hashed) in the hub database."""
+
+    signup: SignupMode = Field(
+        "closed",
+        description=(
+            "Who may create an account. `closed`: only admins (`campushub users add`). "
+            "`approval`: anyone may ask, an admin approves. `invite`: anyone with an invite code "
+            "(`campushub users invite`). `open`: anyone."
+        ),
+    )
+    min_password_length: int = Field(10, ge=8, le=128, description="Shortest password accepted at sign-up.")
+    max_failed_logins: int = Field(
+        5, ge=1, le=100, description="Failed sign-ins allowed per username or address before a lockout."
+    )
+    lockout: Duration = Field(300, ge=10, description="How long a lockout lasts (seconds, or '5m').")
+
+
+class SignIn(Section):
+    """How people sign in. Each key enables one method."""
+
+    local: LocalSignIn = Field(default_factory=LocalSignIn, description="Built-in accounts.")
+
+
+class LocalCompute(Section):
+    """Notebook servers as processes on this machine."""
+
+    user_prefix: str = Field(
+        "nb-",
+        pattern=r"^[a-z][a-z0-9_-]{0,7}$",
+        description="Prefix of the system account made for each campus user when running as root (`nb-alice`).",
+    )
+    home_base: Path = Field(Path("/home"), description="Where those system accounts' home directories are made.")
+
+
+class Compute(Section):
+    """Where notebook servers run."""
+
+    backend: Literal["local"] = Field("local", description="`local`: processes on this machine.")
+    idle_timeout: Duration = Field(
+        3600,
+        ge=30,
+        description=(
+            "Stop a server after this long without activity (seconds, or '30m', '2h'). "
+            "Open notebooks and running kernels count as activity. 0 is not allowed: set a long value instead."
+        ),
+    )
+    environment: Path | None = Field(
+        None,
+        description=(
+            "Prefix of the Python environment users' servers run in (it must contain `bin/jupyterhub-singleuser`). "
+            "Empty: the environment CampusHub itself is installed in."
+        ),
+    )
+    local: LocalCompute = Field(default_factory=LocalCompute, description="Settings of the `local` backend.")
+
+
+class CampusConfig(Section):
+    """One institution's CampusHub."""
+
+    name: str = Field("CampusHub", min_length=1, max_length=80, description="Institution name shown on every page.")
+    listen: Listen = Field(default_factory=Listen, description="Where people reach CampusHub.")
+    data_dir: Path = Field(
+        Path("data"),
+        description="Where CampusHub keeps its database, secrets, logs and (personal mode) users' files. "
+        "Relative paths are relative to the campus.yaml file.",
+    )
+    database: Database = Field(default_factory=Database, description="The hub database.")
+    admins: list[str] = Field(default_factory=list, description="Usernames with full admin rights.")
+    sign_in: SignIn = Field(default_factory=SignIn, description="How people sign in.")
+    compute: Compute = Field(default_factory=Compute, description="Where notebook servers run.")
+
+    @field_validator("admins")
+    @classmethod
+    def _admins_are_valid_usernames(cls, names: list[str]) -> list[str]:
+        from campushub.identity.usernames import normalize_username
+
+        return [normalize_username(name) for name in names]

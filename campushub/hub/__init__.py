@@ -1,0 +1,1 @@
+"""CampusConfig -> a running JupyterHub: settings, templates, the proxy."""

@@ -1,0 +1,202 @@
+"""CampusConfig -> JupyterHub traitlets settings.
+
+Small pure functions, one per concern, each returning `{Class: {trait: value}}`.
+They take a `Layout` (where things live on disk) so they can be unit-tested
+without a hub, a disk or root.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from campushub.config.schema import CampusConfig
+
+Settings = dict[str, dict[str, Any]]
+
+TEMPLATES = Path(__file__).parent / "templates"
+SINGLEUSER_CONFIG = Path(__file__).parent.parent / "singleuser" / "config"
+CULLER_SERVICE = "idle-culler"
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where CampusHub keeps things, all derived from campus.yaml and the install."""
+
+    data_dir: Path
+    environment: Path
+    proxy_command: str
+    running_as_root: bool
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.data_dir / "logs"
+
+    @property
+    def secrets_dir(self) -> Path:
+        return self.data_dir / "secrets"
+
+    @property
+    def users_dir(self) -> Path:
+        return self.data_dir / "users"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.data_dir / "run"
+
+
+def layout_for(config: CampusConfig) -> Layout:
+    from campushub.hub.proxy import find_proxy
+
+    return Layout(
+        data_dir=config.data_dir,
+        environment=config.compute.environment or Path(sys.prefix),
+        proxy_command=find_proxy() or "configurable-http-proxy",
+        running_as_root=os.geteuid() == 0,
+    )
+
+
+def database_url(config: CampusConfig, layout: Layout) -> str:
+    return config.database.url or f"sqlite:///{layout.data_dir / 'campushub.sqlite'}"
+
+
+def internal_ports(config: CampusConfig) -> tuple[int, int]:
+    """The hub API and proxy API ports: the two after the public one, on loopback."""
+    return config.listen.port + 1, config.listen.port + 2
+
+
+def activity_interval(idle_timeout: int) -> int:
+    """How often servers report activity: a quarter of the timeout, so an active user is never culled."""
+    return max(5, min(300, idle_timeout // 4))
+
+
+def listen_settings(config: CampusConfig, layout: Layout) -> Settings:
+    listen = config.listen
+    hub_port, api_port = internal_ports(config)
+    scheme = "https" if listen.tls_cert else "http"
+    hub: dict[str, Any] = {
+        "bind_url": f"{scheme}://{listen.ip}:{listen.port}/",
+        "hub_bind_url": f"http://127.0.0.1:{hub_port}",
+        "trusted_downstream_ips": list(listen.trusted_proxies),
+    }
+    if listen.tls_cert and listen.tls_key:
+        hub["ssl_cert"] = str(listen.tls_cert)
+        hub["ssl_key"] = str(listen.tls_key)
+    if listen.public_url:
+        hub["public_url"] = listen.public_url
+    proxy = {
+        "api_url": f"http://127.0.0.1:{api_port}",
+        "command": [layout.proxy_command],
+        "pid_file": str(layout.run_dir / "proxy.pid"),
+    }
+    return {"JupyterHub": hub, "ConfigurableHTTPProxy": proxy}
+
+
+def storage_settings(config: CampusConfig, layout: Layout) -> Settings:
+    return {
+        "JupyterHub": {
+            "db_url": database_url(config, layout),
+            "cookie_secret_file": str(layout.secrets_dir / "jupyterhub_cookie_secret"),
+            "pid_file": str(layout.run_dir / "hub.pid"),
+        }
+    }
+
+
+def identity_settings(config: CampusConfig, layout: Layout) -> Settings:
+    local = config.sign_in.local
+    return {
+        "JupyterHub": {"authenticator_class": "campushub.identity.local.LocalAccountsAuthenticator"},
+        "Authenticator": {"admin_users": set(config.admins)},
+        "LocalAccountsAuthenticator": {
+            "db_url": database_url(config, layout),
+            "signup_mode": local.signup,
+            "min_password_length": local.min_password_length,
+            "max_failed_logins": local.max_failed_logins,
+            "lockout_seconds": local.lockout,
+        },
+    }
+
+
+def branding_settings(config: CampusConfig, layout: Layout) -> Settings:
+    return {
+        "JupyterHub": {
+            "template_paths": [str(TEMPLATES)],
+            "template_vars": {"campus_name": config.name, "signup_mode": config.sign_in.local.signup},
+        }
+    }
+
+
+def compute_settings(config: CampusConfig, layout: Layout) -> Settings:
+    env_bin = layout.environment / "bin"
+    interval = activity_interval(config.compute.idle_timeout)
+    spawner: dict[str, Any] = {
+        "cmd": [str(env_bin / "jupyterhub-singleuser")],
+        "default_url": "/lab",
+        "environment": {
+            "PATH": f"{env_bin}:/usr/local/bin:/usr/bin:/bin",
+            "JUPYTERHUB_ACTIVITY_INTERVAL": str(interval),
+            "JUPYTER_CONFIG_PATH": str(SINGLEUSER_CONFIG),
+        },
+        # A venv's own VIRTUAL_ENV/PYTHONPATH from the hub's process must not leak into users' servers.
+        "env_keep": ["LANG", "LC_ALL", "TZ"],
+    }
+    local = config.compute.local
+    return {
+        "JupyterHub": {
+            "spawner_class": "campushub.compute.local.CampusLocalSpawner",
+            "last_activity_interval": interval,
+        },
+        "Spawner": spawner,
+        "CampusLocalSpawner": {
+            "isolate_users": layout.running_as_root,
+            "user_prefix": local.user_prefix,
+            "home_base": str(local.home_base),
+            "personal_root": str(layout.users_dir),
+        },
+    }
+
+
+def culler_settings(config: CampusConfig, layout: Layout) -> Settings:
+    timeout = config.compute.idle_timeout
+    service = {
+        "name": CULLER_SERVICE,
+        "command": [
+            sys.executable,
+            "-m",
+            "jupyterhub_idle_culler",
+            f"--timeout={timeout}",
+            f"--cull-every={activity_interval(timeout)}",
+        ],
+    }
+    role = {
+        "name": CULLER_SERVICE,
+        "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
+        "services": [CULLER_SERVICE],
+    }
+    return {"JupyterHub": {"services": [service], "load_roles": [role]}}
+
+
+MAPPERS = (
+    listen_settings,
+    storage_settings,
+    identity_settings,
+    branding_settings,
+    compute_settings,
+    culler_settings,
+)
+
+
+def hub_settings(config: CampusConfig, layout: Layout) -> Settings:
+    """All settings, merged: later mappers add traits, they never overwrite earlier ones."""
+    merged: Settings = {}
+    for mapper in MAPPERS:
+        for section, values in mapper(config, layout).items():
+            target = merged.setdefault(section, {})
+            clash = set(target) & set(values)
+            if clash:
+                raise ValueError(f"{mapper.__name__} sets {section}.{sorted(clash)} twice")
+            target.update(values)
+    return merged

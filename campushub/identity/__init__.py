@@ -1,0 +1,1 @@
+"""Sign-in methods and the accounts they produce."""

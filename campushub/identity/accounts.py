@@ -1,0 +1,152 @@
+"""Built-in accounts and invite codes, kept in the hub database.
+
+The tables live beside JupyterHub's own (prefixed `campushub_`) so that one
+backup of the hub database holds everything. Both the hub process and the
+`campushub users` command use this store.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import DateTime, Integer, String, create_engine, select
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+from campushub.identity.passwords import hash_password, needs_rehash, verify_password
+
+ACTIVE = "active"
+PENDING = "pending"
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Account(Base):
+    __tablename__ = "campushub_accounts"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(16), default=ACTIVE)
+    created: Mapped[datetime] = mapped_column(DateTime, default=lambda: datetime.now(UTC).replace(tzinfo=None))
+
+
+class Invite(Base):
+    __tablename__ = "campushub_invites"
+
+    code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    uses_left: Mapped[int] = mapped_column(Integer)
+    expires: Mapped[datetime] = mapped_column(DateTime)
+
+
+@dataclass(frozen=True)
+class AccountInfo:
+    name: str
+    status: str
+    created: datetime
+
+
+class AccountExists(ValueError):
+    pass
+
+
+class NoSuchAccount(KeyError):
+    pass
+
+
+def _hash_code(code: str) -> str:
+    # Invite codes are random and long: a fast hash suffices and allows lookup by hash.
+    return hashlib.sha256(code.strip().encode()).hexdigest()
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class AccountStore:
+    """Accounts in the database at `db_url` (the hub database)."""
+
+    def __init__(self, db_url: str) -> None:
+        connect_args = {"check_same_thread": False} if db_url.startswith("sqlite") else {}
+        self._engine = create_engine(db_url, connect_args=connect_args)
+        Base.metadata.create_all(self._engine)
+        self._sessions = sessionmaker(self._engine, expire_on_commit=False)
+
+    @contextmanager
+    def _session(self) -> Iterator[Session]:
+        with self._sessions.begin() as session:
+            yield session
+
+    def create(self, name: str, password: str, status: str = ACTIVE) -> None:
+        with self._session() as session:
+            if session.get(Account, name) is not None:
+                raise AccountExists(name)
+            session.add(Account(name=name, password_hash=hash_password(password), status=status))
+
+    def verify(self, name: str, password: str) -> AccountInfo | None:
+        """The account if `password` is right, else None (same cost either way)."""
+        with self._session() as session:
+            account = session.get(Account, name)
+            stored = account.password_hash if account else None
+            if not verify_password(stored, password):
+                return None
+            assert account is not None
+            if needs_rehash(account.password_hash):
+                account.password_hash = hash_password(password)
+            return AccountInfo(account.name, account.status, account.created)
+
+    def get(self, name: str) -> AccountInfo | None:
+        with self._session() as session:
+            account = session.get(Account, name)
+            return AccountInfo(account.name, account.status, account.created) if account else None
+
+    def list(self, status: str | None = None) -> list[AccountInfo]:
+        with self._session() as session:
+            query = select(Account).order_by(Account.name)
+            if status:
+                query = query.where(Account.status == status)
+            return [AccountInfo(a.name, a.status, a.created) for a in session.scalars(query)]
+
+    def approve(self, name: str) -> None:
+        with self._session() as session:
+            account = session.get(Account, name)
+            if account is None:
+                raise NoSuchAccount(name)
+            account.status = ACTIVE
+
+    def set_password(self, name: str, password: str) -> None:
+        with self._session() as session:
+            account = session.get(Account, name)
+            if account is None:
+                raise NoSuchAccount(name)
+            account.password_hash = hash_password(password)
+
+    def remove(self, name: str) -> None:
+        with self._session() as session:
+            account = session.get(Account, name)
+            if account is None:
+                raise NoSuchAccount(name)
+            session.delete(account)
+
+    def create_invite(self, uses: int, valid_for: timedelta) -> str:
+        code = secrets.token_urlsafe(12)
+        with self._session() as session:
+            session.add(Invite(code_hash=_hash_code(code), uses_left=uses, expires=_now() + valid_for))
+        return code
+
+    def redeem_invite(self, code: str) -> bool:
+        """Use up one use of `code`; False if unknown, used up or expired."""
+        with self._session() as session:
+            invite = session.get(Invite, _hash_code(code))
+            if invite is None or invite.uses_left < 1 or invite.expires < _now():
+                return False
+            invite.uses_left -= 1
+            return True
+
+    def dispose(self) -> None:
+        self._engine.dispose()

@@ -1,0 +1,34 @@
+"""Campus usernames.
+
+One rule everywhere: a username is lower-cased and must then consist of
+allowed characters only. Anything else is rejected rather than rewritten, so
+two different people can never end up sharing one account or one system user.
+"""
+
+import re
+import unicodedata
+
+MAX_LENGTH = 24  # leaves room for a system-account prefix within Linux's 32
+_ALLOWED = re.compile(r"^[a-z][a-z0-9_-]*$")
+
+
+class InvalidUsername(ValueError):
+    """The name cannot become a CampusHub username; the message says why."""
+
+
+def normalize_username(raw: str) -> str:
+    """Return the canonical form of `raw` or raise InvalidUsername."""
+    name = unicodedata.normalize("NFC", raw).strip()
+    if not name.isascii():
+        # checked before lower-casing: "\u212a".lower() is an ASCII "k"
+        raise InvalidUsername(f"{raw!r} is not a valid username: use ASCII letters, digits, '-' or '_'")
+    name = name.lower()
+    if not name:
+        raise InvalidUsername("a username cannot be empty")
+    if len(name) > MAX_LENGTH:
+        raise InvalidUsername(f"usernames have at most {MAX_LENGTH} characters")
+    if not _ALLOWED.match(name):
+        raise InvalidUsername(
+            f"{raw!r} is not a valid username: use a letter first, then lower-case letters, digits, '-' or '_'"
+        )
+    return name

@@ -1,0 +1,111 @@
+"""Probes run before `up` and by `check`: each returns a problem sentence or None.
+
+They catch the mistakes that otherwise surface as a stack trace minutes
+later: a port in use, a data dir that cannot be written, a missing proxy, an
+environment that the users' accounts cannot execute.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import stat
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from campushub.config.schema import CampusConfig
+from campushub.hub.settings import Layout, internal_ports
+
+
+@dataclass(frozen=True)
+class Probe:
+    name: str
+    problem: str | None
+
+
+def port_problem(ip: str, port: int, role: str) -> str | None:
+    family = socket.AF_INET6 if ":" in ip else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((ip, port))
+        except OSError as exc:
+            return (
+                f"port {port} on {ip} ({role}) is not free: {exc.strerror}. Stop whatever uses it "
+                f"(`ss -ltnp 'sport = :{port}'` shows it) or choose another `listen.port` / --port."
+            )
+    return None
+
+
+def data_dir_problem(data_dir: Path) -> str | None:
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=data_dir, prefix=".write-test-"):
+            pass
+    except OSError as exc:
+        return (
+            f"the data directory {data_dir} is not writable ({exc.strerror}). Set `data_dir` in "
+            "campus.yaml to a directory CampusHub may write to, or fix its permissions."
+        )
+    return None
+
+
+def proxy_problem(layout: Layout) -> str | None:
+    command = layout.proxy_command
+    if os.sep in command and os.access(command, os.X_OK):
+        return None
+    return (
+        "configurable-http-proxy is not installed. Run `make up` (or `npm ci` in the CampusHub "
+        "checkout), or point $CAMPUSHUB_PROXY at the proxy executable."
+    )
+
+
+def environment_problem(layout: Layout) -> str | None:
+    singleuser = layout.environment / "bin" / "jupyterhub-singleuser"
+    if not os.access(singleuser, os.X_OK):
+        return (
+            f"the user environment {layout.environment} has no jupyterhub-singleuser. Set "
+            "`compute.environment` to a Python environment with jupyterhub and jupyterlab, or run `make up`."
+        )
+    if layout.running_as_root:
+        blocked = first_private_directory(singleuser)
+        if blocked:
+            return (
+                f"users' servers cannot reach {singleuser}: {blocked} is closed to other accounts. "
+                "Install CampusHub in a directory all users may enter (e.g. /opt/campushub), or set "
+                "`compute.environment` to such an environment."
+            )
+    return None
+
+
+def first_private_directory(path: Path) -> Path | None:
+    """The first parent directory that other accounts cannot traverse, if any."""
+    for parent in reversed(path.resolve().parents):
+        if not os.stat(parent).st_mode & stat.S_IXOTH:
+            return parent
+    return None
+
+
+def probes(config: CampusConfig, layout: Layout) -> list[Probe]:
+    hub_port, api_port = internal_ports(config)
+    checks: list[tuple[str, Callable[[], str | None]]] = [
+        ("public port", lambda: port_problem(config.listen.ip, config.listen.port, "public address")),
+        ("hub port", lambda: port_problem("127.0.0.1", hub_port, "internal hub API")),
+        ("proxy API port", lambda: port_problem("127.0.0.1", api_port, "internal proxy API")),
+        ("data directory", lambda: data_dir_problem(layout.data_dir)),
+        ("proxy", lambda: proxy_problem(layout)),
+        ("user environment", lambda: environment_problem(layout)),
+    ]
+    if config.listen.tls_cert:
+        checks.append(("TLS files", lambda: tls_problem(config)))
+    return [Probe(name, check()) for name, check in checks]
+
+
+def tls_problem(config: CampusConfig) -> str | None:
+    for key in ("tls_cert", "tls_key"):
+        path = getattr(config.listen, key)
+        if path is not None and not os.access(path, os.R_OK):
+            return f"`listen.{key}`: {path} cannot be read. Check the path and its permissions."
+    return None

@@ -1,0 +1,91 @@
+"""`campushub up`: JupyterHub (which runs the proxy and the idle culler) in the foreground.
+
+JupyterHub runs as a child process so that everything it and its children
+print reaches both the console and data_dir/logs/campushub.log, with
+anything that looks like a secret masked, and so that Ctrl-C or SIGTERM
+stop the whole platform cleanly.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import IO
+
+from campushub.config.schema import CampusConfig
+from campushub.hub.apply import LISTEN_IP_ENV, LISTEN_PORT_ENV
+from campushub.hub.settings import Layout
+
+HUB_CONFIG = Path(__file__).parent / "hub" / "jupyterhub_config.py"
+_SECRETS = (
+    re.compile(r"(?i)((?:token|password|secret|_xsrf)[=:]\s*)[^\s&\"',;]+"),
+    re.compile(r"(xsrf cookie for )b'[^']*'"),
+)
+_HUB_READY = "JupyterHub is now running at"
+
+
+def mask_secrets(line: str) -> str:
+    for pattern in _SECRETS:
+        line = pattern.sub(r"\1[hidden]", line)
+    return line
+
+
+def local_url(config: CampusConfig) -> str:
+    """The URL of the proxy as seen from this machine."""
+    listen = config.listen
+    host = "127.0.0.1" if listen.ip in ("0.0.0.0", "") else listen.ip
+    host = f"[{host}]" if ":" in host else host
+    return f"{'https' if listen.tls_cert else 'http'}://{host}:{listen.port}/"
+
+
+def public_url(config: CampusConfig) -> str:
+    return config.listen.public_url or local_url(config)
+
+
+def _tee(stream: IO[str], log_file: IO[str], ready_banner: str) -> None:
+    for line in stream:
+        line = mask_secrets(line)
+        if _HUB_READY in line:
+            line += ready_banner
+        sys.stdout.write(line)
+        sys.stdout.flush()
+        log_file.write(line)
+        log_file.flush()
+
+
+def run_hub(config_path: Path, config: CampusConfig, layout: Layout) -> int:
+    env = dict(os.environ)
+    env["CAMPUSHUB_CONFIG"] = str(config_path)
+    env[LISTEN_IP_ENV] = config.listen.ip
+    env[LISTEN_PORT_ENV] = str(config.listen.port)
+    command = [sys.executable, "-m", "jupyterhub", "-f", str(HUB_CONFIG)]
+    log_path = layout.logs_dir / "campushub.log"
+    with open(log_path, "a", encoding="utf-8") as log_file:
+        os.chmod(log_path, 0o600)
+        proc = subprocess.Popen(
+            command,
+            cwd=layout.run_dir,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,  # Ctrl-C reaches us; we stop the hub in order
+        )
+
+        def stop(signum: int, frame: object) -> None:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGTERM, stop)
+        banner = f"\n    {config.name} is ready at {public_url(config)}\n\n"
+        tee = threading.Thread(target=_tee, args=(proc.stdout, log_file, banner), daemon=True)
+        tee.start()
+        status = proc.wait()
+        tee.join(timeout=5)
+    return 0 if status in (0, -signal.SIGTERM) else status

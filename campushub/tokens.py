@@ -1,0 +1,46 @@
+"""`campushub token`: an API token for a user, made the way `jupyterhub token` makes one.
+
+JupyterHub's own command cannot limit scopes; this one initialises the hub's
+database, roles and users from the same campus.yaml and asks the ORM for a
+token with the scopes given.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from jupyterhub import orm
+from jupyterhub.app import JupyterHub
+from traitlets.config import Config
+
+from campushub.errors import UserError
+from campushub.hub.apply import apply_settings
+
+
+def new_token(config_path: Path, username: str, scopes: list[str] | None, note: str) -> str:
+    config = Config()
+    apply_settings(config, config_path)
+    hub = JupyterHub(config=config)
+    hub.init_db()
+
+    def init_roles_and_users() -> None:
+        loop = asyncio.new_event_loop()
+        loop.run_until_complete(hub.init_role_creation())
+        loop.run_until_complete(hub.init_users())
+        loop.close()
+
+    # init_users is async and must not share the caller's event loop, as in `jupyterhub token`.
+    ThreadPoolExecutor(1).submit(init_roles_and_users).result()
+    user = orm.User.find(hub.db, username)
+    if user is None:
+        user = orm.User(name=username)
+        hub.db.add(user)
+        hub.db.commit()
+    try:
+        token = user.new_api_token(note=note, scopes=scopes)
+    except ValueError as exc:
+        raise UserError(f"--scopes: {exc}. See JupyterHub's list of scopes, e.g. `read:users`.") from None
+    hub.db.commit()
+    return token
