@@ -11,12 +11,11 @@ PROXY_ENV = "CAMPUSHUB_PROXY"
 
 
 def find_proxy() -> str | None:
-    """The proxy executable: $CAMPUSHUB_PROXY, the checkout's node_modules, or one on PATH."""
-    candidates = [
-        os.environ.get(PROXY_ENV, ""),
-        str(CHECKOUT / "node_modules" / ".bin" / "configurable-http-proxy"),
-    ]
-    for candidate in candidates:
-        if candidate and os.access(candidate, os.X_OK):
-            return candidate
+    """The proxy executable: $CAMPUSHUB_PROXY if set (and only it), else the checkout's, else PATH's."""
+    chosen = os.environ.get(PROXY_ENV)
+    if chosen:
+        return chosen if os.access(chosen, os.X_OK) else None
+    bundled = CHECKOUT / "node_modules" / ".bin" / "configurable-http-proxy"
+    if os.access(bundled, os.X_OK):
+        return str(bundled)
     return shutil.which("configurable-http-proxy")

@@ -1,0 +1,196 @@
+"""Fixtures: one per real component.
+
+- `campus`: a campus.yaml written by the real `campushub init`, in a temporary directory.
+- `hub`: the real `campushub up` (JupyterHub + configurable-http-proxy + idle culler) on loopback.
+- `browser` (tests/browser): Debian chromium driven by Playwright.
+
+System accounts made for test users carry the prefix `cht-` and are removed
+when the test session ends.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from ruamel.yaml import YAML
+
+CHECKOUT = Path(__file__).resolve().parents[1]
+CAMPUSHUB = [sys.executable, "-m", "campushub"]
+TEST_USER_PREFIX = "cht-"
+ADMIN_PASSWORD = "admin-password-1"
+ARTIFACTS = CHECKOUT / "test-artifacts"
+
+
+def free_port_block(size: int = 3) -> int:
+    """A port p with p..p+size-1 all free on 127.0.0.1 (the hub uses the two after the public one)."""
+    for _ in range(200):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            base = probe.getsockname()[1]
+        if base + size > 65535:
+            continue
+        try:
+            for offset in range(size):
+                with socket.socket() as sock:
+                    sock.bind(("127.0.0.1", base + offset))
+        except OSError:
+            continue
+        return base
+    raise RuntimeError("no block of free ports found")
+
+
+def run_cli(*args: str, cwd: Path, env: dict | None = None, input: str | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [*CAMPUSHUB, *args],
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        input=input,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@dataclass
+class Campus:
+    """A campus directory: campus.yaml, its data dir, and the CLI run against it."""
+
+    directory: Path
+    port: int
+    _yaml: YAML = field(default_factory=lambda: YAML(typ="rt"))
+
+    @property
+    def config_path(self) -> Path:
+        return self.directory / "campus.yaml"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def cli(self, *args: str, **kwargs) -> subprocess.CompletedProcess:
+        return run_cli(*args, cwd=self.directory, **kwargs)
+
+    def update(self, **changes: object) -> None:
+        """Set keys by dotted path, keeping the file's comments: update(**{"compute.idle_timeout": 30})."""
+        document = self._yaml.load(self.config_path.read_text())
+        for dotted, value in changes.items():
+            *parents, last = dotted.split(".")
+            node = document
+            for part in parents:
+                if node.get(part) is None:
+                    node[part] = {}
+                node = node[part]
+            node[last] = value
+        with self.config_path.open("w") as out:
+            self._yaml.dump(document, out)
+
+    def add_user(self, name: str, password: str) -> None:
+        result = self.cli("users", "add", name, "--password-stdin", input=password + "\n")
+        assert result.returncode == 0, result.stderr
+
+
+@pytest.fixture
+def campus(tmp_path: Path) -> Campus:
+    """A fresh campus made by `campushub init`, on free loopback ports."""
+    directory = tmp_path / "campus"
+    directory.mkdir()
+    result = run_cli("init", cwd=directory, env={"CAMPUSHUB_ADMIN_PASSWORD": ADMIN_PASSWORD})
+    assert result.returncode == 0, result.stderr
+    campus = Campus(directory, free_port_block())
+    campus.update(**{"listen.port": campus.port, "compute.local.user_prefix": TEST_USER_PREFIX})
+    return campus
+
+
+@dataclass
+class RunningHub:
+    campus: Campus
+    process: subprocess.Popen
+    log_path: Path
+
+    @property
+    def url(self) -> str:
+        return self.campus.url
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        return self.process.returncode
+
+
+def start_hub(campus: Campus, *args: str, user: str | None = None, timeout: float = 60) -> RunningHub:
+    """`campushub up` as a real process; returns once it announces it is ready."""
+    log_path = campus.directory / "up.out"
+    command = [*CAMPUSHUB, "up", *args]
+    if user:
+        command = ["runuser", "-u", user, "--", *command]
+    with log_path.open("w") as out:
+        process = subprocess.Popen(
+            command, cwd=campus.directory, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    hub = RunningHub(campus, process, log_path)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if "is ready at" in hub.output():
+            return hub
+        if process.poll() is not None:
+            raise AssertionError(f"campushub up exited with {process.returncode}:\n{hub.output()}")
+        time.sleep(0.2)
+    hub.stop()
+    raise AssertionError(f"campushub up not ready after {timeout}s:\n{hub.output()}")
+
+
+@pytest.fixture
+def hub_factory(campus: Campus) -> Iterator[Callable[..., RunningHub]]:
+    """Start the campus's hub (after the test has adjusted campus.yaml); stopped after the test."""
+    started: list[RunningHub] = []
+
+    def start(*args: str, **kwargs) -> RunningHub:
+        hub = start_hub(campus, *args, **kwargs)
+        started.append(hub)
+        return hub
+
+    yield start
+    for hub in started:
+        hub.stop()
+
+
+@pytest.fixture
+def hub(hub_factory: Callable[..., RunningHub]) -> RunningHub:
+    """A running hub on the default test campus."""
+    return hub_factory()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def remove_test_system_accounts() -> Iterator[None]:
+    """Test users' system accounts (cht-*) are the tests' own: remove them afterwards."""
+    yield
+    if os.geteuid() != 0:
+        return
+    for entry in pwd.getpwall():
+        if entry.pw_name.startswith(TEST_USER_PREFIX):
+            subprocess.run(["pkill", "-KILL", "-u", entry.pw_name], check=False)
+            subprocess.run(["userdel", "--remove", entry.pw_name], check=False, capture_output=True)
+
+
+@pytest.fixture(scope="session")
+def artifacts_dir() -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS
