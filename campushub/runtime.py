@@ -23,7 +23,8 @@ from campushub.hub.settings import Layout
 
 HUB_CONFIG = Path(__file__).parent / "hub" / "jupyterhub_config.py"
 _SECRETS = (
-    re.compile(r"(?i)((?:token|password|secret|_xsrf)[=:]\s*)[^\s&\"',;]+"),
+    re.compile(r"(?i)((?:token|password|secret|_xsrf)[\"']?\s*[=:]\s*[\"']?)[^\s&\"',;]+"),
+    re.compile(r"(?i)(authorization:\s*(?:token|bearer|basic)\s+)\S+"),
     re.compile(r"(xsrf cookie for )b'[^']*'"),
 )
 _HUB_READY = "JupyterHub is now running at"

@@ -13,10 +13,12 @@ from pathlib import Path
 
 from jupyterhub import orm
 from jupyterhub.app import JupyterHub
+from jupyterhub.scopes import ScopeNotFound
 from traitlets.config import Config
 
 from campushub.errors import UserError
 from campushub.hub.apply import apply_settings
+from campushub.identity.accounts import AccountStore
 
 
 def new_token(config_path: Path, username: str, scopes: list[str] | None, note: str) -> str:
@@ -35,12 +37,14 @@ def new_token(config_path: Path, username: str, scopes: list[str] | None, note: 
     ThreadPoolExecutor(1).submit(init_roles_and_users).result()
     user = orm.User.find(hub.db, username)
     if user is None:
+        if AccountStore(hub.db_url).get(username) is None:
+            raise UserError(f"no user {username!r}; `campushub users list` shows the accounts.")
         user = orm.User(name=username)
         hub.db.add(user)
         hub.db.commit()
     try:
         token = user.new_api_token(note=note, scopes=scopes)
-    except ValueError as exc:
+    except (ValueError, ScopeNotFound) as exc:
         raise UserError(f"--scopes: {exc}. See JupyterHub's list of scopes, e.g. `read:users`.") from None
     hub.db.commit()
     return token

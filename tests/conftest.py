@@ -4,14 +4,15 @@
 - `hub`: the real `campushub up` (JupyterHub + configurable-http-proxy + idle culler) on loopback.
 - `browser` (tests/browser): Debian chromium driven by Playwright.
 
-System accounts made for test users carry the prefix `cht-` and are removed
-when the test session ends.
+System accounts made for test users carry a prefix of their own per test
+session (`t` + 4 hex digits + `-`) and are removed when the session ends.
 """
 
 from __future__ import annotations
 
 import os
 import pwd
+import secrets
 import signal
 import socket
 import subprocess
@@ -26,7 +27,7 @@ from ruamel.yaml import YAML
 
 CHECKOUT = Path(__file__).resolve().parents[1]
 CAMPUSHUB = [sys.executable, "-m", "campushub"]
-TEST_USER_PREFIX = "cht-"
+TEST_USER_PREFIX = f"t{secrets.token_hex(2)}-"
 ADMIN_PASSWORD = "admin-password-1"
 ARTIFACTS = CHECKOUT / "test-artifacts"
 
@@ -180,7 +181,7 @@ def hub(hub_factory: Callable[..., RunningHub]) -> RunningHub:
 
 @pytest.fixture(scope="session", autouse=True)
 def remove_test_system_accounts() -> Iterator[None]:
-    """Test users' system accounts (cht-*) are the tests' own: remove them afterwards."""
+    """Test users' system accounts (TEST_USER_PREFIX*) are this session's own: remove them afterwards."""
     yield
     if os.geteuid() != 0:
         return

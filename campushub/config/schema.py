@@ -11,7 +11,9 @@ import re
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+from campushub.identity.usernames import normalize_username
 
 _DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d)?\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
@@ -28,6 +30,7 @@ def parse_duration(value: object) -> object:
 
 
 Duration = Annotated[int, BeforeValidator(parse_duration)]
+Username = Annotated[str, AfterValidator(normalize_username)]
 
 
 class Section(BaseModel):
@@ -37,19 +40,15 @@ class Section(BaseModel):
 
     @model_validator(mode="before")
     @classmethod
-    def _empty_sections_take_defaults(cls, data: object) -> object:
-        # `database:` with only comments under it is YAML null: it means "the defaults".
+    def _empty_values_take_defaults(cls, data: object) -> object:
+        # `database:` or `admins:` with only comments under it is YAML null: it means "the default".
         if isinstance(data, dict):
             return {
                 key: value
                 for key, value in data.items()
-                if not (value is None and key in cls.model_fields and _is_section(cls.model_fields[key].annotation))
+                if not (value is None and key in cls.model_fields and cls.model_fields[key].default is not None)
             }
         return data
-
-
-def _is_section(annotation: object) -> bool:
-    return isinstance(annotation, type) and issubclass(annotation, Section)
 
 
 class Listen(Section):
@@ -165,13 +164,6 @@ class CampusConfig(Section):
         "Relative paths are relative to the campus.yaml file.",
     )
     database: Database = Field(default_factory=Database, description="The hub database.")
-    admins: list[str] = Field(default_factory=list, description="Usernames with full admin rights.")
+    admins: list[Username] = Field(default_factory=list, description="Usernames with full admin rights.")
     sign_in: SignIn = Field(default_factory=SignIn, description="How people sign in.")
     compute: Compute = Field(default_factory=Compute, description="Where notebook servers run.")
-
-    @field_validator("admins")
-    @classmethod
-    def _admins_are_valid_usernames(cls, names: list[str]) -> list[str]:
-        from campushub.identity.usernames import normalize_username
-
-        return [normalize_username(name) for name in names]

@@ -20,9 +20,10 @@ def hash_password(password: str) -> str:
 
 def verify_password(stored_hash: str | None, password: str) -> bool:
     try:
-        return _hasher.verify(stored_hash or _DUMMY_HASH, password) and stored_hash is not None
+        matches = _hasher.verify(stored_hash or _DUMMY_HASH, password)
     except (VerificationError, InvalidHashError):
         return False
+    return matches and bool(stored_hash)
 
 
 def needs_rehash(stored_hash: str) -> bool:

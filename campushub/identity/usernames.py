@@ -6,7 +6,6 @@ two different people can never end up sharing one account or one system user.
 """
 
 import re
-import unicodedata
 
 MAX_LENGTH = 24  # leaves room for a system-account prefix within Linux's 32
 _ALLOWED = re.compile(r"^[a-z][a-z0-9_-]*$")
@@ -18,9 +17,9 @@ class InvalidUsername(ValueError):
 
 def normalize_username(raw: str) -> str:
     """Return the canonical form of `raw` or raise InvalidUsername."""
-    name = unicodedata.normalize("NFC", raw).strip()
+    name = raw.strip()
     if not name.isascii():
-        # checked before lower-casing: "\u212a".lower() is an ASCII "k"
+        # Checked before any Unicode normalization or lower-casing: both turn the Kelvin sign into "k".
         raise InvalidUsername(f"{raw!r} is not a valid username: use ASCII letters, digits, '-' or '_'")
     name = name.lower()
     if not name:

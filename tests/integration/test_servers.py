@@ -1,0 +1,128 @@
+"""Users' servers: isolation between users, kernels, the user environment, API tokens."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import requests
+
+from tests.conftest import TEST_USER_PREFIX
+from tests.hubclient import ExecutionError, Student
+
+pytestmark = pytest.mark.integration
+
+PASSWORD = "a-long-password-1"
+
+
+def running_student(campus, hub, name: str) -> Student:
+    campus.add_user(name, PASSWORD)
+    student = Student(hub.url, name)
+    student.sign_in(PASSWORD)
+    student.wait_for_server()
+    return student
+
+
+def test_users_cannot_read_each_others_files(campus, hub):
+    alice = running_student(campus, hub, "alice")
+    bob = running_student(campus, hub, "bob")
+    bob_home = f"/home/{TEST_USER_PREFIX}bob"
+    bob.kernel().execute(f"open('{bob_home}/secret.txt', 'w').write('bob only')")
+
+    alice_kernel = alice.kernel()
+    with pytest.raises(ExecutionError, match="PermissionError"):
+        alice_kernel.execute(f"open('{bob_home}/secret.txt').read()")
+    with pytest.raises(ExecutionError, match="PermissionError"):
+        alice_kernel.execute(f"import os; os.listdir('{bob_home}')")
+    # No signal can reach another user's processes either.
+    with pytest.raises(ExecutionError, match="PermissionError"):
+        alice_kernel.execute(
+            "import os, pwd, subprocess\n"
+            f"uid = pwd.getpwnam('{TEST_USER_PREFIX}bob').pw_uid\n"
+            "pids = [int(p) for p in os.listdir('/proc') if p.isdigit() and os.stat(f'/proc/{p}').st_uid == uid]\n"
+            "os.kill(pids[0], 0)"
+        )
+
+
+def test_users_cannot_reach_each_others_servers(campus, hub):
+    running_student(campus, hub, "alice")
+    bob = running_student(campus, hub, "bob")
+    # Bob's browser, with Bob's cookies, asking for Alice's server through the proxy.
+    response = bob.session.get(f"{hub.url}/user/alice/api/contents", allow_redirects=True)
+    assert response.status_code == 403 or "/user/alice/" not in response.url
+    assert bob.session.get(f"{hub.url}/user/alice/api/kernels").status_code in (403, 404)
+    assert bob.hub_api("DELETE", "/users/alice/server").status_code in (403, 404)
+
+
+def test_server_environment_and_secrets(campus, hub):
+    alice = running_student(campus, hub, "alice")
+    kernel = alice.kernel()
+    env = kernel.execute("import os, json; print(json.dumps(dict(os.environ)))")
+    assert "CONFIGPROXY_AUTH_TOKEN" not in env
+    assert "CAMPUSHUB_CONFIG" not in env
+    assert "VIRTUAL_ENV" not in env
+    assert f'"USER": "{TEST_USER_PREFIX}alice"' in env
+    # The scientific stack of the user environment is importable.
+    versions = kernel.execute("import numpy, pandas, matplotlib, scipy; print(numpy.__version__)")
+    assert re.fullmatch(r"\d+\.\d+\.\d+\s*", versions)
+    # The hub's database and secrets are out of reach.
+    with pytest.raises(ExecutionError, match="PermissionError"):
+        kernel.execute(f"open('{campus.directory / 'data' / 'campushub.sqlite'}', 'rb').read(16)")
+
+
+def test_notebook_file_saves_in_the_users_home(campus, hub):
+    alice = running_student(campus, hub, "alice")
+    notebook = {"type": "notebook", "content": {"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}}
+    assert alice.server_api("PUT", "/contents/saved.ipynb", json=notebook).status_code in (200, 201)
+    listing = alice.kernel().execute("import os; print(sorted(os.listdir(os.environ['HOME'])))")
+    assert "saved.ipynb" in listing
+
+
+def test_r_kernel_runs(campus, hub):
+    alice = running_student(campus, hub, "alice")
+    specs = alice.server_api("GET", "/kernelspecs").json()["kernelspecs"]
+    assert "ir" in specs, "the R kernel should be registered (make install does it when R is installed)"
+    kernel = alice.kernel("ir")
+    assert "2" in kernel.execute("1+1")
+
+
+def test_jupyterlab_makes_no_outbound_calls(campus, hub):
+    alice = running_student(campus, hub, "alice")
+    page = alice.session.get(f"{hub.url}/user/alice/lab").text
+    config = page[page.index("jupyter-config-data") :]
+    assert '"news": {"disabled": true}' in config
+    assert "NeverCheckForUpdate" in config or '"update_checker"' not in config or "checkForUpdates" not in config
+    news = alice.session.get(f"{hub.url}/user/alice/lab/api/news")
+    assert news.status_code == 200 and news.json().get("news") == []
+    update = alice.session.get(f"{hub.url}/user/alice/lab/api/update")
+    assert update.status_code == 200 and update.json().get("notification") is None
+    manager = alice.server_api("GET", "/../lab/api/extensions?refresh=1")
+    assert manager.status_code in (200, 404)
+
+
+def test_token_command_gives_a_working_scoped_token(campus, hub):
+    campus.add_user("alice", PASSWORD)
+    result = campus.cli("token", "--user", "alice")
+    assert result.returncode == 0, result.stderr
+    token = result.stdout.strip()
+    me = requests.get(f"{hub.url}/hub/api/user", headers={"Authorization": f"token {token}"})
+    assert me.status_code == 200 and me.json()["name"] == "alice"
+
+    limited = campus.cli("token", "--user", "alice", "--scopes", "read:users:name!user").stdout.strip()
+    response = requests.post(f"{hub.url}/hub/api/users/alice/server", headers={"Authorization": f"token {limited}"})
+    assert response.status_code == 403
+
+    bad = campus.cli("token", "--user", "alice", "--scopes", "no-such-scope")
+    assert bad.returncode == 2 and "--scopes" in bad.stderr and "Traceback" not in bad.stderr
+    nobody = campus.cli("token", "--user", "nobody")
+    assert nobody.returncode == 2 and "no user 'nobody'" in nobody.stderr
+
+
+def test_admin_can_remove_an_account_and_the_files_stay(campus, hub):
+    alice = running_student(campus, hub, "alice")
+    alice.kernel().execute("open('keep.txt', 'w').write('thesis')")
+    alice.stop_server()
+    result = campus.cli("users", "remove", "alice")
+    assert result.returncode == 0 and "files kept" in result.stdout
+    assert open(f"/home/{TEST_USER_PREFIX}alice/keep.txt").read() == "thesis"
+    assert "Invalid username or password" in Student(hub.url, "alice").sign_in(PASSWORD).text

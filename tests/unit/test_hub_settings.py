@@ -1,0 +1,219 @@
+"""CampusConfig -> JupyterHub settings, with a hand-made Layout (no hub, no disk, no root)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from campushub.config.schema import CampusConfig
+from campushub.hub.settings import CULLER_SERVICE, Layout, activity_interval, hub_settings
+
+ENVIRONMENT = Path("/opt/env")
+
+
+def make_layout(tmp_path: Path, running_as_root: bool = False) -> Layout:
+    return Layout(
+        data_dir=tmp_path / "data",
+        environment=ENVIRONMENT,
+        proxy_command="/x/chp",
+        running_as_root=running_as_root,
+    )
+
+
+def settings_for(tmp_path: Path, running_as_root: bool = False, **config: object) -> dict:
+    return hub_settings(CampusConfig.model_validate(config), make_layout(tmp_path, running_as_root))
+
+
+def culler_service(settings: dict) -> dict:
+    (service,) = [s for s in settings["JupyterHub"]["services"] if s["name"] == CULLER_SERVICE]
+    return service
+
+
+def culler_role(settings: dict) -> dict:
+    (role,) = [r for r in settings["JupyterHub"]["load_roles"] if r["name"] == CULLER_SERVICE]
+    return role
+
+
+# --- listening --------------------------------------------------------------------------------------------------
+
+
+def test_bind_url_uses_listen_ip_and_port(tmp_path: Path) -> None:
+    hub = settings_for(tmp_path, listen={"ip": "0.0.0.0", "port": 8443})["JupyterHub"]
+    assert hub["bind_url"] == "http://0.0.0.0:8443/"
+
+
+def test_default_bind_url(tmp_path: Path) -> None:
+    assert settings_for(tmp_path)["JupyterHub"]["bind_url"] == "http://127.0.0.1:8000/"
+
+
+@pytest.mark.parametrize("port", [8000, 9000, 65533])
+def test_internal_apis_on_the_next_two_ports_on_loopback(tmp_path: Path, port: int) -> None:
+    settings = settings_for(tmp_path, listen={"ip": "0.0.0.0", "port": port})
+    assert settings["JupyterHub"]["hub_bind_url"] == f"http://127.0.0.1:{port + 1}"
+    assert settings["ConfigurableHTTPProxy"]["api_url"] == f"http://127.0.0.1:{port + 2}"
+
+
+def test_proxy_command_from_layout(tmp_path: Path) -> None:
+    assert settings_for(tmp_path)["ConfigurableHTTPProxy"]["command"] == ["/x/chp"]
+
+
+def test_no_tls_settings_without_tls(tmp_path: Path) -> None:
+    hub = settings_for(tmp_path)["JupyterHub"]
+    assert "ssl_cert" not in hub
+    assert "ssl_key" not in hub
+    assert "public_url" not in hub
+
+
+def test_tls_settings_and_https_bind_url(tmp_path: Path) -> None:
+    hub = settings_for(tmp_path, listen={"port": 443, "tls_cert": "/etc/ssl/c.pem", "tls_key": "/etc/ssl/k.pem"})[
+        "JupyterHub"
+    ]
+    assert hub["ssl_cert"] == "/etc/ssl/c.pem"
+    assert hub["ssl_key"] == "/etc/ssl/k.pem"
+    assert hub["bind_url"] == "https://127.0.0.1:443/"
+    assert hub["hub_bind_url"] == "http://127.0.0.1:444"
+
+
+def test_public_url_passed_through(tmp_path: Path) -> None:
+    hub = settings_for(tmp_path, listen={"public_url": "https://notebooks.example.edu/"})["JupyterHub"]
+    assert hub["public_url"] == "https://notebooks.example.edu/"
+    assert hub["bind_url"] == "http://127.0.0.1:8000/"
+
+
+def test_trusted_proxies(tmp_path: Path) -> None:
+    hub = settings_for(tmp_path, listen={"trusted_proxies": ["10.0.0.1"]})["JupyterHub"]
+    assert hub["trusted_downstream_ips"] == ["10.0.0.1"]
+
+
+# --- storage ----------------------------------------------------------------------------------------------------
+
+
+def test_db_url_defaults_to_sqlite_under_data_dir(tmp_path: Path) -> None:
+    settings = settings_for(tmp_path)
+    expected = f"sqlite:///{tmp_path / 'data' / 'campushub.sqlite'}"
+    assert settings["JupyterHub"]["db_url"] == expected
+    assert settings["LocalAccountsAuthenticator"]["db_url"] == expected
+
+
+def test_db_url_from_config(tmp_path: Path) -> None:
+    url = "postgresql://campushub:pw@db.example.edu/campushub"
+    settings = settings_for(tmp_path, database={"url": url})
+    assert settings["JupyterHub"]["db_url"] == url
+    assert settings["LocalAccountsAuthenticator"]["db_url"] == url
+
+
+def test_files_live_under_data_dir(tmp_path: Path) -> None:
+    settings = settings_for(tmp_path)
+    data = tmp_path / "data"
+    assert settings["JupyterHub"]["cookie_secret_file"] == str(data / "secrets" / "jupyterhub_cookie_secret")
+    assert settings["JupyterHub"]["pid_file"] == str(data / "run" / "hub.pid")
+    assert settings["ConfigurableHTTPProxy"]["pid_file"] == str(data / "run" / "proxy.pid")
+
+
+# --- activity and culling ---------------------------------------------------------------------------------------
+
+TIMEOUTS = [30, 31, 45, 59, 60, 61, 100, 119, 120, 121, 300, 900, 1199, 1200, 1201, 3600, 7200, 86400, 604800]
+
+
+@pytest.mark.parametrize("timeout", TIMEOUTS)
+def test_activity_interval_bounds(timeout: int) -> None:
+    interval = activity_interval(timeout)
+    assert 5 <= interval <= 300
+    assert interval <= timeout / 4
+
+
+@pytest.mark.parametrize("timeout", TIMEOUTS)
+def test_active_user_is_never_culled(timeout: int) -> None:
+    # activity reported every `interval`, checked every `interval`: at most 2 intervals stale
+    assert activity_interval(timeout) * 2 < timeout
+
+
+@pytest.mark.parametrize(("idle_timeout", "written"), [(1800, "30m"), (3600, "1h"), (45, 45)])
+def test_culler_command_uses_idle_timeout(tmp_path: Path, idle_timeout: int, written: object) -> None:
+    command = culler_service(settings_for(tmp_path, compute={"idle_timeout": written}))["command"]
+    assert f"--timeout={idle_timeout}" in command
+    assert f"--cull-every={activity_interval(idle_timeout)}" in command
+    assert "jupyterhub_idle_culler" in command
+
+
+def test_culler_role_has_exactly_the_scopes_it_needs(tmp_path: Path) -> None:
+    role = culler_role(settings_for(tmp_path))
+    assert sorted(role["scopes"]) == sorted(["list:users", "read:users:activity", "read:servers", "delete:servers"])
+    assert len(role["scopes"]) == 4
+    assert role["services"] == [CULLER_SERVICE]
+
+
+@pytest.mark.parametrize("idle_timeout", [30, 600, 3600, 86400])
+def test_activity_interval_everywhere_agrees(tmp_path: Path, idle_timeout: int) -> None:
+    settings = settings_for(tmp_path, compute={"idle_timeout": idle_timeout})
+    interval = activity_interval(idle_timeout)
+    assert settings["Spawner"]["environment"]["JUPYTERHUB_ACTIVITY_INTERVAL"] == str(interval)
+    assert settings["JupyterHub"]["last_activity_interval"] == interval
+
+
+# --- users' servers ---------------------------------------------------------------------------------------------
+
+
+def test_spawner_runs_singleuser_from_the_environment(tmp_path: Path) -> None:
+    spawner = settings_for(tmp_path)["Spawner"]
+    assert spawner["cmd"] == [str(ENVIRONMENT / "bin" / "jupyterhub-singleuser")]
+    assert spawner["environment"]["PATH"].split(":")[0] == str(ENVIRONMENT / "bin")
+
+
+def test_spawner_environment_has_activity_interval(tmp_path: Path) -> None:
+    environment = settings_for(tmp_path)["Spawner"]["environment"]
+    assert "JUPYTERHUB_ACTIVITY_INTERVAL" in environment
+    assert int(environment["JUPYTERHUB_ACTIVITY_INTERVAL"]) == activity_interval(3600)
+
+
+@pytest.mark.parametrize("running_as_root", [True, False])
+def test_isolate_users_follows_running_as_root(tmp_path: Path, running_as_root: bool) -> None:
+    spawner = settings_for(tmp_path, running_as_root=running_as_root)["CampusLocalSpawner"]
+    assert spawner["isolate_users"] is running_as_root
+
+
+def test_local_compute_settings(tmp_path: Path) -> None:
+    spawner = settings_for(tmp_path, compute={"local": {"user_prefix": "stu-", "home_base": "/srv/home"}})[
+        "CampusLocalSpawner"
+    ]
+    assert spawner["user_prefix"] == "stu-"
+    assert spawner["home_base"] == "/srv/home"
+    assert spawner["personal_root"] == str(tmp_path / "data" / "users")
+
+
+# --- identity and branding --------------------------------------------------------------------------------------
+
+
+def test_admins_go_to_admin_users(tmp_path: Path) -> None:
+    settings = settings_for(tmp_path, admins=["Alice", "bob"])
+    assert settings["Authenticator"]["admin_users"] == {"alice", "bob"}
+
+
+def test_no_admins(tmp_path: Path) -> None:
+    assert settings_for(tmp_path)["Authenticator"]["admin_users"] == set()
+
+
+@pytest.mark.parametrize("mode", ["closed", "approval", "invite", "open"])
+def test_signup_mode(tmp_path: Path, mode: str) -> None:
+    settings = settings_for(tmp_path, sign_in={"local": {"signup": mode}})
+    assert settings["LocalAccountsAuthenticator"]["signup_mode"] == mode
+    assert settings["JupyterHub"]["template_vars"]["signup_mode"] == mode
+
+
+def test_sign_in_limits(tmp_path: Path) -> None:
+    local = {"min_password_length": 12, "max_failed_logins": 7, "lockout": "10m"}
+    authenticator = settings_for(tmp_path, sign_in={"local": local})["LocalAccountsAuthenticator"]
+    assert authenticator["min_password_length"] == 12
+    assert authenticator["max_failed_logins"] == 7
+    assert authenticator["lockout_seconds"] == 600
+
+
+def test_authenticator_class(tmp_path: Path) -> None:
+    hub = settings_for(tmp_path)["JupyterHub"]
+    assert hub["authenticator_class"] == "campushub.identity.local.LocalAccountsAuthenticator"
+
+
+def test_template_vars_carry_campus_name(tmp_path: Path) -> None:
+    hub = settings_for(tmp_path, name="Example University")["JupyterHub"]
+    assert hub["template_vars"]["campus_name"] == "Example University"
