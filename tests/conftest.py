@@ -136,7 +136,9 @@ class RunningHub:
         return self.process.returncode
 
 
-def start_hub(campus: Campus, *args: str, user: str | None = None, timeout: float = 60) -> RunningHub:
+def start_hub(
+    campus: Campus, *args: str, user: str | None = None, env: dict | None = None, timeout: float = 60
+) -> RunningHub:
     """`campushub up` as a real process; returns once it announces it is ready."""
     log_path = campus.directory / "up.out"
     command = [*CAMPUSHUB, "up", *args]
@@ -144,7 +146,12 @@ def start_hub(campus: Campus, *args: str, user: str | None = None, timeout: floa
         command = ["runuser", "-u", user, "--", *command]
     with log_path.open("w") as out:
         process = subprocess.Popen(
-            command, cwd=campus.directory, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            command,
+            cwd=campus.directory,
+            env={**os.environ, **(env or {})},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     hub = RunningHub(campus, process, log_path)
     deadline = time.monotonic() + timeout
