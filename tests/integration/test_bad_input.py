@@ -121,4 +121,3 @@ def test_generated_admin_password_is_printed_once(tmp_path):
     assert "root-admin" in (tmp_path / "campus.yaml").read_text()
     log_dir = tmp_path / "data" / "logs"
     assert not any(password in path.read_text() for path in log_dir.glob("*"))
-

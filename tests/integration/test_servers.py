@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 import requests
@@ -124,5 +125,5 @@ def test_admin_can_remove_an_account_and_the_files_stay(campus, hub):
     alice.stop_server()
     result = campus.cli("users", "remove", "alice")
     assert result.returncode == 0 and "files kept" in result.stdout
-    assert open(f"/home/{TEST_USER_PREFIX}alice/keep.txt").read() == "thesis"
+    assert Path(f"/home/{TEST_USER_PREFIX}alice/keep.txt").read_text() == "thesis"
     assert "Invalid username or password" in Student(hub.url, "alice").sign_in(PASSWORD).text

@@ -69,8 +69,12 @@ def test_open_signup_rejects_bad_input_with_a_reason(campus, hub_factory, userna
     session.get(f"{hub.url}/hub/signup")
     response = session.post(
         f"{hub.url}/hub/signup",
-        data={"username": username, "password": password, "password_confirm": confirm,
-              "_xsrf": session.cookies["_xsrf"]},
+        data={
+            "username": username,
+            "password": password,
+            "password_confirm": confirm,
+            "_xsrf": session.cookies["_xsrf"],
+        },
     )
     assert response.status_code == 400
     assert problem in response.text
