@@ -15,7 +15,7 @@ from campushub import __version__
 from campushub.config.loader import DEFAULT_FILE, load_config, override_listen
 from campushub.config.schema import CampusConfig
 from campushub.errors import UserError
-from campushub.hub.settings import layout_for
+from campushub.hub.settings import database_url, layout_for
 from campushub.identity.accounts import AccountExists, NoSuchAccount
 from campushub.identity.usernames import InvalidUsername, normalize_username
 from campushub.preflight import probes
@@ -175,7 +175,8 @@ def users_add(config_path: Path, names: tuple[str, ...], password_stdin: bool) -
     normalized = [_username(name) for name in names]
     if len(set(normalized)) != len(normalized):
         raise UserError("the same username is given twice.")
-    passwords = _read_passwords(len(normalized)) if password_stdin else [None] * len(normalized)
+    config = load_config(config_path).config
+    passwords = _read_passwords(len(normalized), config) if password_stdin else [None] * len(normalized)
     store = _store(config_path)
     for name, password in zip(normalized, passwords, strict=True):
         generated = password is None
@@ -186,11 +187,34 @@ def users_add(config_path: Path, names: tuple[str, ...], password_stdin: bool) -
         click.echo(f"{name}\t{password}" if generated else f"{name}\tcreated")
 
 
-def _read_passwords(count: int) -> list[str]:
+def _read_passwords(count: int, config: CampusConfig) -> list[str]:
     lines = [line.rstrip("\r\n") for line in sys.stdin.read().splitlines()]
     if len(lines) < count or any(not line for line in lines[:count]):
         raise UserError(f"--password-stdin: expected {count} non-empty line(s), one password per name.")
+    minimum = config.sign_in.local.min_password_length
+    for number, password in enumerate(lines[:count], start=1):
+        if len(password) < minimum:
+            raise UserError(
+                f"--password-stdin: password {number} is shorter than {minimum} characters "
+                "(sign_in.local.min_password_length); nothing was changed."
+            )
     return lines[:count]
+
+
+@users_group.command("passwd")
+@config_option
+@click.argument("name")
+@click.option("--password-stdin", is_flag=True, help="Read the new password from stdin instead of generating one.")
+def users_passwd(config_path: Path, name: str, password_stdin: bool) -> None:
+    """Set a new password; prints `name<TAB>password` when it was generated."""
+    name = _username(name)
+    config = load_config(config_path).config
+    password = _read_passwords(1, config)[0] if password_stdin else generate_password()
+    try:
+        _store(config_path).set_password(name, password)
+    except NoSuchAccount:
+        raise UserError(f"no account {name!r}; `campushub users list` shows them.") from None
+    click.echo(f"{name}\tpassword set" if password_stdin else f"{name}\t{password}")
 
 
 @users_group.command("approve")
@@ -211,13 +235,16 @@ def users_approve(config_path: Path, names: tuple[str, ...]) -> None:
 @config_option
 @click.argument("names", nargs=-1, required=True)
 def users_remove(config_path: Path, names: tuple[str, ...]) -> None:
-    """Remove accounts. Their files are kept: nothing in a home directory is deleted."""
+    """Remove accounts and the hub's record of them. Their files are kept: no home directory is deleted."""
+    from campushub.hub.records import forget_hub_user
+
+    config = load_config(config_path).config
     store = _store(config_path)
     for name in map(_username, names):
-        try:
-            store.remove(name)
-        except NoSuchAccount:
-            raise UserError(f"no account {name!r}; `campushub users list` shows them.") from None
+        if store.get(name) is None:
+            raise UserError(f"no account {name!r}; `campushub users list` shows them.")
+        forget_hub_user(database_url(config, layout_for(config)), name)
+        store.remove(name)
         click.echo(f"{name}\tremoved (files kept)")
 
 

@@ -79,7 +79,8 @@ def absolutize(config: CampusConfig, base_dir: Path) -> CampusConfig:
     listen = config.listen.model_copy(
         update={"tls_cert": resolve(config.listen.tls_cert), "tls_key": resolve(config.listen.tls_key)}
     )
-    compute = config.compute.model_copy(update={"environment": resolve(config.compute.environment)})
+    local = config.compute.local.model_copy(update={"home_base": resolve(config.compute.local.home_base)})
+    compute = config.compute.model_copy(update={"environment": resolve(config.compute.environment), "local": local})
     return config.model_copy(update={"data_dir": resolve(config.data_dir), "listen": listen, "compute": compute})
 
 

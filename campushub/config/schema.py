@@ -64,7 +64,7 @@ class Listen(Section):
         None,
         description=(
             "The URL people type, when CampusHub runs behind a TLS-terminating reverse proxy, "
-            "e.g. `https://notebooks.example.edu/`. Used in printed links and redirects."
+            "e.g. `https://notebooks.example.edu/` (a host of its own, no sub-path). Used in printed links."
         ),
     )
     trusted_proxies: list[str] = Field(
@@ -76,8 +76,11 @@ class Listen(Section):
     def _cert_and_key_together(self) -> Listen:
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ValueError("`tls_cert` and `tls_key` must be given together")
-        if self.public_url is not None and not re.match(r"^https?://[^/\s]+(/.*)?$", self.public_url):
-            raise ValueError("`public_url` must look like https://host/ or https://host/path/")
+        if self.public_url is not None and not re.match(r"^https?://[^/\s]+/?$", self.public_url):
+            raise ValueError(
+                "`public_url` must be a scheme and host such as https://notebooks.example.edu/ "
+                "(CampusHub is served at the root of its own host name, not under a sub-path)"
+            )
         return self
 
 

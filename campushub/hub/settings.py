@@ -116,6 +116,7 @@ def identity_settings(config: CampusConfig, layout: Layout) -> Settings:
             "min_password_length": local.min_password_length,
             "max_failed_logins": local.max_failed_logins,
             "lockout_seconds": local.lockout,
+            "trusted_proxies": list(config.listen.trusted_proxies),
         },
     }
 

@@ -12,11 +12,28 @@ import math
 
 from jupyterhub.auth import Authenticator
 from tornado import web
-from traitlets import Enum, Integer, Unicode, default
+from tornado.httputil import HTTPServerRequest
+from traitlets import Enum, Integer, List, Unicode, default
 
 from campushub.identity.accounts import ACTIVE, AccountStore
 from campushub.identity.ratelimit import FailedLoginLimiter
 from campushub.identity.usernames import InvalidUsername, normalize_username
+
+
+def client_address(request: HTTPServerRequest, trusted_proxies: list[str]) -> str:
+    """The visitor's address for the lockout, from headers a visitor cannot forge.
+
+    Tornado lets any client's X-Real-Ip header set `remote_ip`, which would let a
+    guesser pick a new address for every try. The internal proxy always appends
+    the address that connected to it to X-Forwarded-For, so the right-most entry
+    not belonging to a trusted reverse proxy is the real one.
+    """
+    forwarded = request.headers.get("X-Forwarded-For", "")
+    hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
+    for hop in reversed(hops):
+        if hop not in trusted_proxies:
+            return hop
+    return hops[0] if hops else request.remote_ip
 
 
 class LocalAccountsAuthenticator(Authenticator):
@@ -31,6 +48,9 @@ class LocalAccountsAuthenticator(Authenticator):
     min_password_length = Integer(10, help="Shortest password accepted at sign-up.").tag(config=True)
     max_failed_logins = Integer(5, help="Failed sign-ins per username or address before a lockout.").tag(config=True)
     lockout_seconds = Integer(300, help="Length of a lockout, in seconds.").tag(config=True)
+    trusted_proxies = List(
+        Unicode(), help="Reverse proxies in front of the hub whose X-Forwarded-For entries are believed."
+    ).tag(config=True)
 
     @default("any_allow_config")
     def _any_allow_config_default(self) -> bool:
@@ -68,7 +88,7 @@ class LocalAccountsAuthenticator(Authenticator):
     async def authenticate(self, handler: web.RequestHandler, data: dict) -> dict | None:
         raw_name = str(data.get("username", ""))
         password = str(data.get("password", ""))
-        address = f"ip:{handler.request.remote_ip}"
+        address = f"ip:{client_address(handler.request, self.trusted_proxies)}"
         try:
             name = normalize_username(raw_name)
         except InvalidUsername:
@@ -87,7 +107,7 @@ class LocalAccountsAuthenticator(Authenticator):
         account = await asyncio.get_running_loop().run_in_executor(None, self.store.verify, name, password)
         if account is None:
             self.limiter.record_failure(*keys)
-            self.log.warning("Failed sign-in for %r from %s", name, handler.request.remote_ip)
+            self.log.warning("Failed sign-in for %r from %s", name, address.removeprefix("ip:"))
             return None
         self.limiter.record_success(f"user:{name}")
         if account.status != ACTIVE:

@@ -81,6 +81,10 @@ def test_user_commands_explain_mistakes(campus):
     assert_user_error(campus.cli("users", "add", "a", "b", "--password-stdin", input="only-one\n"), "expected 2")
     assert_user_error(campus.cli("users", "approve", "ghost"), "no account 'ghost'")
     assert_user_error(campus.cli("users", "remove", "ghost"), "no account 'ghost'")
+    assert_user_error(campus.cli("users", "add", "lee", "--password-stdin", input="short\n"), "shorter than 10")
+    assert_user_error(campus.cli("users", "passwd", "ghost"), "no account 'ghost'")
+    new_password = campus.cli("users", "passwd", "kim").stdout.split("\t")[1].strip()
+    assert len(new_password) >= 12
     listing = campus.cli("users", "list").stdout
     assert "kim\tactive" in listing and "admin\tactive" in listing
 

@@ -152,6 +152,18 @@ def test_repeated_failures_lock_the_account_out(campus, hub_factory):
     assert judy.hub_api("GET", "/user").status_code == 403
 
 
+def test_a_forged_client_address_does_not_escape_the_lockout(campus, hub_factory):
+    campus.update(**{"sign_in.local.max_failed_logins": 3})
+    hub = hub_factory()
+    campus.add_user("kate", PASSWORD)
+    for attempt in range(4):
+        guesser = Student(hub.url, f"guess{attempt}")
+        guesser.session.headers["X-Real-IP"] = f"198.51.100.{attempt}"
+        guesser.session.headers["X-Forwarded-For"] = f"198.51.100.{attempt}"
+        response = guesser.sign_in("wrong-password-9", username=f"nobody{attempt}")
+    assert response.status_code == 429
+
+
 @pytest.mark.parametrize("username", ["*", ")(uid=*", "admin)(|(uid=*", "\\00", "a" * 500, "../admin", "Admin "])
 def test_odd_usernames_never_sign_in_as_someone_else(campus, hub, username):
     student = Student(hub.url, "admin")
