@@ -13,10 +13,12 @@ from __future__ import annotations
 import os
 import pwd
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -202,3 +204,87 @@ def remove_test_system_accounts() -> Iterator[None]:
 def artifacts_dir() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+@dataclass
+class PostgresServer:
+    port: int
+    directory: Path
+
+    def new_database(self) -> str:
+        """A fresh, empty database; returns its SQLAlchemy URL."""
+        name = f"campus_{secrets.token_hex(4)}"
+        subprocess.run(
+            [
+                "runuser",
+                "-u",
+                "postgres",
+                "--",
+                f"{POSTGRES_BIN}/createdb",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                name,
+            ],
+            check=True,
+            capture_output=True,
+        )
+        return f"postgresql://postgres:not-a-real-secret@127.0.0.1:{self.port}/{name}"
+
+
+POSTGRES_BIN = "/usr/lib/postgresql/15/bin"
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A real PostgreSQL 15 (Debian's), on a loopback port, for the test session."""
+    # Not under pytest's tmp_path: its parents are closed to the postgres account.
+    directory = Path(tempfile.mkdtemp(prefix="campushub-postgres-"))
+    shutil.chown(directory, "postgres", "postgres")
+    data = directory / "data"
+    as_postgres = ["runuser", "-u", "postgres", "--"]
+    subprocess.run(
+        [
+            *as_postgres,
+            f"{POSTGRES_BIN}/initdb",
+            "--auth=md5",
+            "--username=postgres",
+            f"--pwfile={_pwfile(directory)}",
+            "-D",
+            str(data),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    port = free_port_block(1)
+    options = f"-p {port} -k {directory} -c listen_addresses=127.0.0.1"
+    subprocess.run(
+        [
+            *as_postgres,
+            f"{POSTGRES_BIN}/pg_ctl",
+            "-D",
+            str(data),
+            "-o",
+            options,
+            "-l",
+            str(directory / "log"),
+            "-w",
+            "start",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    os.environ["PGPASSWORD"] = "not-a-real-secret"
+    try:
+        yield PostgresServer(port, directory)
+    finally:
+        subprocess.run([*as_postgres, f"{POSTGRES_BIN}/pg_ctl", "-D", str(data), "-m", "fast", "stop"], check=False)
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def _pwfile(directory: Path) -> Path:
+    path = directory / "pwfile"
+    path.write_text("not-a-real-secret\n")
+    os.chmod(path, 0o644)
+    return path
