@@ -89,16 +89,20 @@ def test_r_kernel_runs(campus, hub):
 
 def test_jupyterlab_makes_no_outbound_calls(campus, hub):
     alice = running_student(campus, hub, "alice")
-    page = alice.session.get(f"{hub.url}/user/alice/lab").text
-    config = page[page.index("jupyter-config-data") :]
-    assert '"news": {"disabled": true}' in config
-    assert "NeverCheckForUpdate" in config or '"update_checker"' not in config or "checkForUpdates" not in config
-    news = alice.session.get(f"{hub.url}/user/alice/lab/api/news")
+    lab = f"{hub.url}/user/alice/lab"
+    page = alice.session.get(lab).text
+    page_config = page[page.index("jupyter-config-data") :]
+    assert '"news": {"disabled": true}' in page_config
+    # The read-only extension manager: nothing is looked up on or installed from PyPI.
+    assert '"name": "read-only"' in page_config and '"can_install": false' in page_config
+    news = alice.session.get(f"{lab}/api/news")
     assert news.status_code == 200 and news.json().get("news") == []
-    update = alice.session.get(f"{hub.url}/user/alice/lab/api/update")
+    update = alice.session.get(f"{lab}/api/update")
     assert update.status_code == 200 and update.json().get("notification") is None
-    manager = alice.server_api("GET", "/../lab/api/extensions?refresh=1")
-    assert manager.status_code in (200, 404)
+    # Students are not asked about news either: the defaults say no.
+    setting = alice.session.get(f"{lab}/api/settings/@jupyterlab/apputils-extension:notification").json()
+    defaults = {key: value.get("default") for key, value in setting["schema"]["properties"].items()}
+    assert defaults["fetchNews"] == "false" and defaults["checkForUpdates"] is False
 
 
 def test_token_command_gives_a_working_scoped_token(campus, hub):
