@@ -34,7 +34,7 @@ r-kernel:
 	@if command -v Rscript >/dev/null && Rscript -e 'library(IRkernel)' >/dev/null 2>&1; then \
 		PATH="$(CURDIR)/$(BIN):$$PATH" Rscript -e "IRkernel::installspec(prefix='$(CURDIR)/$(VENV)', user=FALSE)" >/dev/null 2>&1 \
 		&& echo "R kernel registered"; \
-	else echo "R not installed: no R kernel (apt-get install r-base-core r-cran-irkernel, then make install)"; fi
+	else echo "R not installed: no R kernel (apt-get install r-base-core r-cran-irkernel, then make r-kernel)"; fi
 
 .PHONY: apt-get
 apt-get:
