@@ -50,14 +50,14 @@ test-deps: install
 
 # pytest exits 5 when it collected nothing: a suite that runs no test is broken, so that fails loudly.
 test: test-deps
-	@$(BIN)/ruff check campushub tests bench
+	@$(BIN)/ruff check campushub tests
 	@$(BIN)/python -m campushub.config.reference --check docs/config-reference.md
 	@$(BIN)/pytest -ra; status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests: failing on purpose"; exit 1; fi; exit $$status
 
 lint:
-	$(BIN)/ruff check campushub tests bench
-	$(BIN)/ruff format --check campushub tests bench
+	$(BIN)/ruff check campushub tests
+	$(BIN)/ruff format --check campushub tests
 
 docs:
 	$(BIN)/python -m campushub.config.reference docs/config-reference.md
