@@ -38,6 +38,12 @@ def test_sign_in_spawn_and_run_code_through_the_proxy(campus, hub):
     alice.stop_server()
     assert alice.server() is None
 
+    # Everything the platform printed is also in the log file, without the passwords that passed through.
+    log = (campus.directory / "data" / "logs" / "campushub.log").read_text()
+    assert "JupyterHub is now running" in log and "Spawning" in log
+    assert passwords["alice"] not in log
+    assert "is ready at" in hub.output()
+
 
 def test_wrong_password_is_rejected(campus, hub):
     campus.add_user("carol", "right-password-1")
