@@ -16,7 +16,7 @@ from campushub.config.loader import DEFAULT_FILE, load_config, override_listen
 from campushub.config.schema import CampusConfig
 from campushub.errors import UserError
 from campushub.hub.settings import database_url, layout_for
-from campushub.identity.accounts import AccountExists, NoSuchAccount
+from campushub.identity.accounts import AccountExists, AccountStore, NoSuchAccount
 from campushub.identity.usernames import InvalidUsername, normalize_username
 from campushub.preflight import probes
 from campushub.setup import account_store, generate_password, init, prepare_data_dir
@@ -144,8 +144,7 @@ def users_group() -> None:
     """Manage built-in accounts."""
 
 
-def _store(config_path: Path):
-    config = load_config(config_path).config
+def _store(config: CampusConfig) -> AccountStore:
     layout = layout_for(config)
     prepare_data_dir(layout)
     return account_store(config, layout)
@@ -162,7 +161,7 @@ def _username(raw: str) -> str:
 @config_option
 def users_list(config_path: Path) -> None:
     """List accounts with their status."""
-    for account in _store(config_path).list():
+    for account in _store(load_config(config_path).config).list():
         click.echo(f"{account.name}\t{account.status}\t{account.created:%Y-%m-%d %H:%M}")
 
 
@@ -177,7 +176,7 @@ def users_add(config_path: Path, names: tuple[str, ...], password_stdin: bool) -
         raise UserError("the same username is given twice.")
     config = load_config(config_path).config
     passwords = _read_passwords(len(normalized), config) if password_stdin else [None] * len(normalized)
-    store = _store(config_path)
+    store = _store(config)
     for name, password in zip(normalized, passwords, strict=True):
         generated = password is None
         try:
@@ -211,7 +210,7 @@ def users_passwd(config_path: Path, name: str, password_stdin: bool) -> None:
     config = load_config(config_path).config
     password = _read_passwords(1, config)[0] if password_stdin else generate_password()
     try:
-        _store(config_path).set_password(name, password)
+        _store(config).set_password(name, password)
     except NoSuchAccount:
         raise UserError(f"no account {name!r}; `campushub users list` shows them.") from None
     click.echo(f"{name}\tpassword set" if password_stdin else f"{name}\t{password}")
@@ -222,7 +221,7 @@ def users_passwd(config_path: Path, name: str, password_stdin: bool) -> None:
 @click.argument("names", nargs=-1, required=True)
 def users_approve(config_path: Path, names: tuple[str, ...]) -> None:
     """Approve pending accounts (sign-up mode `approval`)."""
-    store = _store(config_path)
+    store = _store(load_config(config_path).config)
     for name in map(_username, names):
         try:
             store.approve(name)
@@ -239,7 +238,7 @@ def users_remove(config_path: Path, names: tuple[str, ...]) -> None:
     from campushub.hub.records import forget_hub_user
 
     config = load_config(config_path).config
-    store = _store(config_path)
+    store = _store(config)
     for name in map(_username, names):
         if store.get(name) is None:
             raise UserError(f"no account {name!r}; `campushub users list` shows them.")
@@ -254,7 +253,7 @@ def users_remove(config_path: Path, names: tuple[str, ...]) -> None:
 @click.option("--days", type=click.IntRange(1), default=14, show_default=True, help="Days until it expires.")
 def users_invite(config_path: Path, uses: int, days: int) -> None:
     """Print a new invite code (sign-up mode `invite`)."""
-    click.echo(_store(config_path).create_invite(uses, timedelta(days=days)))
+    click.echo(_store(load_config(config_path).config).create_invite(uses, timedelta(days=days)))
 
 
 def main() -> None:
