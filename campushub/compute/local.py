@@ -47,6 +47,16 @@ class CampusLocalSpawner(LocalProcessSpawner):
             await asyncio.get_running_loop().run_in_executor(
                 None, ensure_system_user, self.system_username, Path(self.home_base) / self.system_username
             )
+            mode = os.stat(self.user_home).st_mode & 0o777
+            if mode & 0o077:
+                # An account that existed before CampusHub keeps its mode; say so rather than change it.
+                self.log.warning(
+                    "Home %s of %s has mode %o: other accounts can read it. `chmod 700 %s` makes it private.",
+                    self.user_home,
+                    self.system_username,
+                    mode,
+                    self.user_home,
+                )
         else:
             Path(self.user_home).mkdir(mode=0o700, parents=True, exist_ok=True)
         self.notebook_dir = self.user_home

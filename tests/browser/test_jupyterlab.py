@@ -24,7 +24,7 @@ UI_TIMEOUT_MS = 30_000
 def is_loopback(url: str) -> bool:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https", "ws", "wss"):
-        return True  # data:, blob:, about:, chrome-extension: ... never leave the machine
+        return True  # data:, blob:, about: ... never leave the machine
     host = (parts.hostname or "").strip("[]")
     if host == "localhost":
         return True
@@ -35,13 +35,13 @@ def is_loopback(url: str) -> bool:
 
 
 class PageWatch:
-    """What a page did besides what the test asked: outbound requests, script errors."""
+    """What a page did besides what the test asked: requests off the machine, script errors."""
 
     def __init__(self, context, page) -> None:
+        self.requests: list[str] = []
         self.outbound: list[str] = []
         self.page_errors: list[str] = []
         self.console_errors: list[str] = []
-        self.requests: list[str] = []
         context.on("request", self._request)
         page.on("websocket", lambda ws: self._url(ws.url))
         page.on("pageerror", lambda error: self.page_errors.append(str(error)))
@@ -64,9 +64,8 @@ class PageWatch:
             [
                 f"page errors: {self.page_errors}",
                 f"console errors: {self.console_errors}",
-                f"outbound: {self.outbound}",
-                f"{len(self.requests)} requests:",
-                *self.requests,
+                f"requests off the machine: {self.outbound}",
+                f"{len(self.requests)} requests in all",
             ]
         )
 
@@ -76,6 +75,7 @@ def context(browser) -> Iterator[object]:
     """A fresh browser context (its own cookies and storage) per test."""
     context = browser.new_context(viewport={"width": 1400, "height": 900})
     context.set_default_timeout(UI_TIMEOUT_MS)
+    context.set_default_navigation_timeout(UI_TIMEOUT_MS)
     yield context
     context.close()
 
@@ -96,8 +96,8 @@ def test_sign_in_and_run_a_cell_in_jupyterlab(campus, hub_factory, context, arti
     watch = PageWatch(context, page)
 
     page.goto(f"{hub.url}/hub/login")
-    expect(page.locator("#campus-name")).to_have_text(CAMPUS_NAME)
-    expect(page.locator("#login_submit")).to_be_visible()
+    expect(page.locator("#campus-name")).to_have_text(CAMPUS_NAME, timeout=UI_TIMEOUT_MS)
+    expect(page.locator("#login_submit")).to_be_visible(timeout=UI_TIMEOUT_MS)
     page.screenshot(path=artifacts_dir / "login-page.png", full_page=True)
 
     sign_in(page, hub.url, "ada", PASSWORD)
@@ -109,29 +109,32 @@ def test_sign_in_and_run_a_cell_in_jupyterlab(campus, hub_factory, context, arti
 
     # A new notebook on the Python 3 kernel, from the launcher's Notebook section.
     card = launcher.locator('.jp-LauncherCard[data-category="Notebook"]').filter(has_text="Python 3")
-    expect(card).to_have_count(1)
+    expect(card).to_have_count(1, timeout=UI_TIMEOUT_MS)
     card.click()
 
-    notebook = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
-    expect(notebook).to_have_count(1)
+    notebook = page.locator(".jp-NotebookPanel").filter(visible=True)
+    expect(notebook).to_have_count(1, timeout=UI_TIMEOUT_MS)
+    # The toolbar's indicator says "idle" before any kernel is attached; the status bar names the
+    # kernel and its state only once it is connected, so wait for both.
+    expect(page.locator(".jp-StatusBar-Widget", has_text=re.compile(r"Python 3 \(ipykernel\) \| Idle"))).to_have_count(
+        1, timeout=KERNEL_TIMEOUT_MS
+    )
     expect(notebook.locator(".jp-Notebook-ExecutionIndicator")).to_have_attribute(
         "data-status", "idle", timeout=KERNEL_TIMEOUT_MS
     )
-    expect(page.locator(".jp-StatusBar-Widget", has_text="Idle").first).to_be_visible()
 
-    cell = notebook.locator(".jp-Notebook .jp-Cell").first
+    cell = notebook.locator(".jp-Notebook .jp-CodeCell").first
     editor = cell.locator(".cm-content")
     editor.click()
     editor.press_sequentially("1+1")
-    expect(editor).to_have_text("1+1")
+    expect(editor).to_have_text("1+1", timeout=UI_TIMEOUT_MS)
     editor.press("Shift+Enter")
 
-    output = cell.locator(".jp-OutputArea-output")
-    expect(output).to_have_text("2", timeout=KERNEL_TIMEOUT_MS)
-    expect(cell.locator(".jp-InputArea-prompt")).to_have_text(re.compile(r"\[1\]"))
+    expect(cell.locator(".jp-OutputArea-output")).to_have_text("2", timeout=KERNEL_TIMEOUT_MS)
+    expect(cell.locator(".jp-InputArea-prompt")).to_have_text(re.compile(r"\[1\]"), timeout=UI_TIMEOUT_MS)
     page.screenshot(path=artifacts_dir / "jupyterlab-1plus1.png")
-    print(watch.report())
 
+    print(watch.report())
     assert not watch.page_errors, watch.page_errors
     assert not watch.outbound, f"the browser tried to reach hosts off this machine: {watch.outbound}"
 
@@ -143,14 +146,19 @@ def test_wrong_password_stays_on_the_login_page(campus, hub, context, artifacts_
     watch = PageWatch(context, page)
     sign_in(page, hub.url, "grace", "wrong-password-1")
 
-    expect(page.get_by_text("Invalid username or password")).to_be_visible()
-    expect(page).to_have_url(re.compile(r"/hub/login"))
-    expect(page.locator("#campus-name")).to_have_text("CampusHub")
-    expect(page.locator("#username_input")).to_be_visible()
+    expect(page.get_by_text("Invalid username or password")).to_be_visible(timeout=UI_TIMEOUT_MS)
+    expect(page).to_have_url(re.compile(r"/hub/login"), timeout=UI_TIMEOUT_MS)
+    expect(page.locator("#campus-name")).to_have_text("CampusHub", timeout=UI_TIMEOUT_MS)
+    expect(page.locator("#username_input")).to_be_visible(timeout=UI_TIMEOUT_MS)
     assert page.locator(".jp-LabShell").count() == 0
     page.screenshot(path=artifacts_dir / "login-wrong-password.png", full_page=True)
 
-    # Nothing was started for her: the hub has no session cookie to show for it.
+    # Not signed in: the hub's API, asked with this browser's cookies, does not know her.
     response = page.request.get(f"{hub.url}/hub/api/user")
     assert response.status == 403, response.text()
+    # And no server was started for her.
+    assert "/user/grace" not in " ".join(watch.requests)
+
+    print(watch.report())
+    assert not watch.page_errors, watch.page_errors
     assert not watch.outbound, f"the browser tried to reach hosts off this machine: {watch.outbound}"

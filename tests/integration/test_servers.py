@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -29,12 +30,15 @@ def test_users_cannot_read_each_others_files(campus, hub):
     bob = running_student(campus, hub, "bob")
     bob_home = f"/home/{TEST_USER_PREFIX}bob"
     bob.kernel().execute(f"open('{bob_home}/secret.txt', 'w').write('bob only')")
+    modes = {path: oct(os.stat(path).st_mode & 0o777) for path in (bob_home, f"{bob_home}/secret.txt")}
+    assert modes[bob_home] == "0o700", modes
 
     alice_kernel = alice.kernel()
     with pytest.raises(ExecutionError, match="PermissionError"):
         alice_kernel.execute(f"open('{bob_home}/secret.txt').read()")
     with pytest.raises(ExecutionError, match="PermissionError"):
-        alice_kernel.execute(f"import os; os.listdir('{bob_home}')")
+        listing = alice_kernel.execute(f"import os; print(os.getuid(), os.listdir('{bob_home}'))")
+        print("alice could list bob's home:", listing, modes, os.stat(bob_home))
     # No signal can reach another user's processes either.
     with pytest.raises(ExecutionError, match="PermissionError"):
         alice_kernel.execute(
