@@ -107,7 +107,7 @@ def check_command(config_path: Path) -> None:
 
 
 def effective_yaml(config: CampusConfig) -> str:
-    data = config.model_dump(mode="json")
+    data = mask_secret_values(config.model_dump(mode="json"))
     if data["database"]["url"]:
         data["database"]["url"] = mask_url_password(data["database"]["url"])
     out = io.StringIO()
@@ -115,6 +115,18 @@ def effective_yaml(config: CampusConfig) -> str:
     yaml.default_flow_style = False
     yaml.dump(data, out)
     return out.getvalue()
+
+
+def mask_secret_values(node: object) -> object:
+    """Hide the value of every key that names a password or secret."""
+    if isinstance(node, dict):
+        return {
+            key: "[hidden]" if value and ("password" in key or "secret" in key) else mask_secret_values(value)
+            for key, value in node.items()
+        }
+    if isinstance(node, list):
+        return [mask_secret_values(value) for value in node]
+    return node
 
 
 def mask_url_password(url: str) -> str:
@@ -190,7 +202,7 @@ def _read_passwords(count: int, config: CampusConfig) -> list[str]:
     lines = [line.rstrip("\r\n") for line in sys.stdin.read().splitlines()]
     if len(lines) < count or any(not line for line in lines[:count]):
         raise UserError(f"--password-stdin: expected {count} non-empty line(s), one password per name.")
-    minimum = config.sign_in.local.min_password_length
+    minimum = config.sign_in.local_settings.min_password_length
     for number, password in enumerate(lines[:count], start=1):
         if len(password) < minimum:
             raise UserError(

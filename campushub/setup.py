@@ -82,9 +82,9 @@ def init(config_path: Path, admin: str) -> InitResult:
     generated = None
     if not password:
         password = generated = generate_password()
-    elif len(password) < config.sign_in.local.min_password_length:
+    elif len(password) < config.sign_in.local_settings.min_password_length:
         raise UserError(
-            f"${ADMIN_PASSWORD_ENV} is shorter than {config.sign_in.local.min_password_length} characters; "
+            f"${ADMIN_PASSWORD_ENV} is shorter than {config.sign_in.local_settings.min_password_length} characters; "
             f"choose a longer one. {config_path} was written; run `campushub init` again after removing it."
         )
     store = account_store(config, layout)

@@ -288,3 +288,17 @@ def _pwfile(directory: Path) -> Path:
     path.write_text("not-a-real-secret\n")
     os.chmod(path, 0o644)
     return path
+
+
+# OpenLDAP for the LDAP / Active Directory sign-in tests. This section was appended to the file,
+# so its import sits here with it rather than at the top.
+from tests.components.slapd import SLAPD, Directory, running_directory  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def slapd() -> Iterator[Directory]:
+    """A real OpenLDAP (Debian's slapd) on loopback, seeded as tests/components/slapd.py says; stopped afterwards."""
+    if not SLAPD.exists():
+        pytest.fail(f"{SLAPD} is missing: `make test` installs slapd", pytrace=False)
+    with running_directory() as directory:
+        yield directory

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,7 @@ def parse_config(text: str, filename: str = DEFAULT_FILE) -> CampusConfig:
         document = CommentedMap()
     if not isinstance(document, dict):
         raise UserError(f"{filename}:1: the file must be a mapping of keys such as `name:` and `listen:`.")
+    _expand_environment(document, filename)
     try:
         return CampusConfig.model_validate(_plain(document))
     except ValidationError as exc:
@@ -81,7 +83,33 @@ def absolutize(config: CampusConfig, base_dir: Path) -> CampusConfig:
     )
     local = config.compute.local.model_copy(update={"home_base": resolve(config.compute.local.home_base)})
     compute = config.compute.model_copy(update={"environment": resolve(config.compute.environment), "local": local})
-    return config.model_copy(update={"data_dir": resolve(config.data_dir), "listen": listen, "compute": compute})
+    sign_in = config.sign_in
+    if sign_in.ldap is not None:
+        ldap = sign_in.ldap.model_copy(update={"ca_cert": resolve(sign_in.ldap.ca_cert)})
+        sign_in = sign_in.model_copy(update={"ldap": ldap})
+    return config.model_copy(
+        update={"data_dir": resolve(config.data_dir), "listen": listen, "compute": compute, "sign_in": sign_in}
+    )
+
+
+_ENV_REFERENCE = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
+
+
+def _expand_environment(node: Any, filename: str) -> None:
+    """Replace values written `${NAME}` by that environment variable, so secrets need not sit in the file."""
+    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    for key, value in list(items):
+        if isinstance(value, dict | list):
+            _expand_environment(value, filename)
+        elif isinstance(value, str) and (match := _ENV_REFERENCE.match(value)):
+            name = match.group(1)
+            if name not in os.environ:
+                line = node.lc.key(key)[0] + 1 if isinstance(node, CommentedMap) else node.lc.item(key)[0] + 1
+                raise UserError(
+                    f"{filename}:{line}: `{key}` refers to the environment variable {name}, which is not set. "
+                    f"Set it (export {name}=...) before running campushub, or write the value in the file."
+                )
+            node[key] = os.environ[name]
 
 
 def _plain(node: Any) -> Any:

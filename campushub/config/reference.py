@@ -69,7 +69,11 @@ class Key:
 
 
 def section_model(annotation: Any) -> type[BaseModel] | None:
-    """The model a key holds when the key is a section (a mapping of further keys), else None."""
+    """The model a key holds when the key is a section (a mapping of further keys), else None.
+
+    An optional section (`X | None`, e.g. a sign-in method that is off unless written) is still a section.
+    """
+    annotation, _ = without_none(annotation)
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return annotation
     return None

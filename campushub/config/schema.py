@@ -117,10 +117,99 @@ class LocalSignIn(Section):
     lockout: Duration = Field(300, ge=10, description="How long a lockout lasts (seconds, or '5m').")
 
 
-class SignIn(Section):
-    """How people sign in. Each key enables one method."""
+TlsMode = Literal["ldaps", "starttls", "none"]
 
-    local: LocalSignIn = Field(default_factory=LocalSignIn, description="Built-in accounts.")
+
+class LdapSearch(Section):
+    """Search-then-bind: find the person's entry with a service account, then bind as them."""
+
+    base: str = Field(description="Where people are, e.g. `ou=people,dc=example,dc=edu`.")
+    user_attribute: str = Field(
+        "uid",
+        description="Attribute holding the login name: `uid` (OpenLDAP), `sAMAccountName` or `userPrincipalName` (AD).",
+    )
+    bind_dn: str | None = Field(None, description="Service account that may search. Empty: anonymous search.")
+    bind_password: str | None = Field(None, description="Its password. Better given as `${ENV_VAR}`.")
+
+
+class LdapSignIn(Section):
+    """Campus directory: OpenLDAP or Active Directory, through jupyterhub-ldapauthenticator."""
+
+    label: str = Field("Campus account", description="Title of this method's form on the sign-in page.")
+    url: str = Field(
+        description="Directory server, `ldaps://ldap.example.edu` (port 636) or `ldap://...` (389; use `starttls`).",
+        pattern=r"^ldaps?://[^/\s:]+(:\d+)?/?$",
+    )
+    tls: TlsMode = Field(
+        "ldaps",
+        description="`ldaps`: TLS from the first byte. `starttls`: upgrade a plain connection. `none`: unencrypted "
+        "(passwords cross the network in the clear; only for a directory on this machine).",
+    )
+    ca_cert: Path | None = Field(None, description="CA certificate (PEM) the server's certificate is checked against.")
+    bind_dn_templates: list[str] = Field(
+        default_factory=list,
+        description="Direct bind: DNs to try, `{username}` replaced: `uid={username},ou=people,dc=example,dc=edu`.",
+    )
+    search: LdapSearch | None = Field(None, description="Search-then-bind instead of (or before) `bind_dn_templates`.")
+    groups_base: str | None = Field(
+        None, description="Where groups are, for group sync and nested groups, e.g. `ou=groups,dc=example,dc=edu`."
+    )
+    allowed_groups: list[str] = Field(
+        default_factory=list,
+        description="Groups (names or DNs) whose members may sign in; nested membership counts. "
+        "Empty: nobody from this directory gets in unless `allow_all` is true.",
+    )
+    allow_all: bool = Field(False, description="Let every person in the directory sign in.")
+    admin_groups: list[str] = Field(default_factory=list, description="Groups (names or DNs) whose members are admins.")
+    sync_groups: bool = Field(True, description="Copy each person's groups into CampusHub groups at every sign-in.")
+
+    @model_validator(mode="after")
+    def _a_way_to_find_people(self) -> LdapSignIn:
+        if not self.bind_dn_templates and self.search is None:
+            raise ValueError("give `bind_dn_templates` or `search` so CampusHub can find a person's entry")
+        if self.url.startswith("ldaps://") and self.tls != "ldaps":
+            raise ValueError("an `ldaps://` url needs `tls: ldaps`")
+        if self.url.startswith("ldap://") and self.tls == "ldaps":
+            raise ValueError("an `ldap://` url needs `tls: starttls` (or `none` on this machine only)")
+        return self
+
+
+LinkBy = Literal["none", "username"]
+
+
+class SignIn(Section):
+    """How people sign in. Each key enables one method; no key at all means built-in accounts only."""
+
+    local: LocalSignIn | None = Field(None, description="Built-in accounts.")
+    ldap: LdapSignIn | None = Field(None, description="A campus LDAP directory or Active Directory.")
+    link_by: LinkBy = Field(
+        "none",
+        description="When two methods produce the same username: `none` refuses the second method (the name "
+        "belongs to the first one that used it); `username` treats them as the same person.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _methods_named_are_enabled(cls, data: object) -> object:
+        # `local:` with only comments under it means "on, with the defaults"; no method at all means local only.
+        if not isinstance(data, dict):
+            return data
+        data = {key: ({} if value is None and key in METHODS else value) for key, value in data.items()}
+        if not any(key in METHODS for key in data):
+            data["local"] = {}
+        return data
+
+    @property
+    def methods(self) -> list[str]:
+        return [name for name in METHODS if getattr(self, name) is not None]
+
+    @property
+    def local_settings(self) -> LocalSignIn:
+        """Settings for built-in accounts, which admins may create with the CLI even when sign-in by them is off."""
+        return self.local or LocalSignIn()
+
+
+METHODS = ("local", "ldap")
 
 
 class LocalCompute(Section):

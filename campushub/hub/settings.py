@@ -8,10 +8,12 @@ without a hub, a disk or root.
 from __future__ import annotations
 
 import os
+import ssl
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from campushub.config.schema import CampusConfig
 
@@ -105,27 +107,98 @@ def storage_settings(config: CampusConfig, layout: Layout) -> Settings:
     }
 
 
-def identity_settings(config: CampusConfig, layout: Layout) -> Settings:
-    local = config.sign_in.local
+def local_method_settings(config: CampusConfig, layout: Layout) -> dict[str, Any]:
+    local = config.sign_in.local_settings
     return {
-        "JupyterHub": {"authenticator_class": "campushub.identity.local.LocalAccountsAuthenticator"},
-        "Authenticator": {"admin_users": set(config.admins)},
-        "LocalAccountsAuthenticator": {
-            "db_url": database_url(config, layout),
-            "signup_mode": local.signup,
-            "min_password_length": local.min_password_length,
-            "max_failed_logins": local.max_failed_logins,
-            "lockout_seconds": local.lockout,
-            "trusted_proxies": list(config.listen.trusted_proxies),
-        },
+        "db_url": database_url(config, layout),
+        "signup_mode": local.signup,
+        "min_password_length": local.min_password_length,
+        "max_failed_logins": local.max_failed_logins,
+        "lockout_seconds": local.lockout,
+        "trusted_proxies": list(config.listen.trusted_proxies),
     }
+
+
+def ldap_method_settings(config: CampusConfig) -> dict[str, Any]:
+    ldap = config.sign_in.ldap
+    assert ldap is not None
+    parsed = urlsplit(ldap.url)
+    tls_kwargs: dict[str, Any] = {"validate": ssl.CERT_REQUIRED}  # ldap3's own default checks nothing
+    if ldap.ca_cert:
+        tls_kwargs["ca_certs_file"] = str(ldap.ca_cert)
+    strategy = {"ldaps": "on_connect", "starttls": "before_bind", "none": "insecure"}[ldap.tls]
+    values: dict[str, Any] = {
+        "server_address": parsed.hostname,
+        "server_port": parsed.port or (636 if ldap.tls == "ldaps" else 389),
+        "tls_strategy": strategy,
+        "tls_kwargs": tls_kwargs,
+        "bind_dn_template": list(ldap.bind_dn_templates),
+        "groups_base": ldap.groups_base,
+        "campus_allowed_groups": list(ldap.allowed_groups),
+        "campus_allow_all": ldap.allow_all,
+        "campus_admin_groups": list(ldap.admin_groups),
+        "sync_groups": ldap.sync_groups,
+        "valid_username_regex": r"^[a-z][a-z0-9_-]*$",
+    }
+    if ldap.search:
+        values.update(
+            {
+                "lookup_dn": True,
+                "user_search_base": ldap.search.base,
+                "user_attribute": ldap.search.user_attribute,
+                "lookup_dn_user_dn_attribute": ldap.search.user_attribute,
+                "lookup_dn_search_user": ldap.search.bind_dn,
+                "lookup_dn_search_password": ldap.search.bind_password,
+            }
+        )
+    return values
+
+
+METHOD_CLASSES = {
+    "local": "campushub.identity.local.LocalAccountsAuthenticator",
+    "ldap": "campushub.identity.ldap.CampusLDAPAuthenticator",
+}
+
+
+def sign_in_methods(config: CampusConfig) -> list[dict[str, str]]:
+    """The methods in page order, as the sign-in page and CampusAuthenticator see them."""
+    labels = {"local": "Sign in"}
+    if config.sign_in.ldap:
+        labels["ldap"] = config.sign_in.ldap.label
+    return [
+        {"id": method, "class": METHOD_CLASSES[method], "label": labels[method], "kind": "password"}
+        for method in config.sign_in.methods
+    ]
+
+
+def identity_settings(config: CampusConfig, layout: Layout) -> Settings:
+    """Each method is configured in its own class's section, as if it were the only one."""
+    ldap = config.sign_in.ldap
+    settings: Settings = {
+        "JupyterHub": {"authenticator_class": "campushub.identity.combined.CampusAuthenticator"},
+        "Authenticator": {"admin_users": set(config.admins)},
+        "CampusAuthenticator": {
+            "methods": sign_in_methods(config),
+            "link_by": config.sign_in.link_by,
+            "db_url": database_url(config, layout),
+            "manage_groups": bool(ldap and ldap.sync_groups),
+        },
+        "LocalAccountsAuthenticator": local_method_settings(config, layout),
+    }
+    if ldap:
+        settings["CampusLDAPAuthenticator"] = ldap_method_settings(config)
+    return settings
 
 
 def branding_settings(config: CampusConfig, layout: Layout) -> Settings:
     return {
         "JupyterHub": {
             "template_paths": [str(TEMPLATES)],
-            "template_vars": {"campus_name": config.name, "signup_mode": config.sign_in.local.signup},
+            "template_vars": {
+                "campus_name": config.name,
+                "signup_mode": config.sign_in.local.signup if config.sign_in.local else "closed",
+                "sign_in_methods": sign_in_methods(config),
+            },
         }
     }
 

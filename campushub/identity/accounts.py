@@ -44,6 +44,15 @@ class Invite(Base):
     expires: Mapped[datetime] = mapped_column(DateTime)
 
 
+class MethodClaim(Base):
+    """Which sign-in method a username belongs to: the first one that used it."""
+
+    __tablename__ = "campushub_method_claims"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    method: Mapped[str] = mapped_column(String(32))
+
+
 @dataclass(frozen=True)
 class AccountInfo:
     name: str
@@ -132,6 +141,21 @@ class AccountStore:
             if account is None:
                 raise NoSuchAccount(name)
             session.delete(account)
+
+    def claim(self, name: str, method: str) -> str:
+        """The method `name` belongs to, recording `method` if it is the first; built-in accounts are `local`'s."""
+        with self._session() as session:
+            existing = session.get(MethodClaim, name)
+            if existing is not None:
+                return existing.method
+            owner = "local" if session.get(Account, name) is not None else method
+            session.add(MethodClaim(name=name, method=owner))
+            return owner
+
+    def owner(self, name: str) -> str | None:
+        with self._session() as session:
+            existing = session.get(MethodClaim, name)
+            return existing.method if existing else None
 
     def create_invite(self, uses: int, valid_for: timedelta) -> str:
         code = secrets.token_urlsafe(12)

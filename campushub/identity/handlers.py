@@ -54,6 +54,8 @@ class SignupHandler(BaseHandler):
 
     def _create(self, name: str, password: str, code: str) -> tuple[str, str]:
         store = self.authenticator.store
+        if store.owner(name) not in (None, "local"):
+            return "That username is taken. Choose another one.", ""
         if self.mode == "invite" and not store.redeem_invite(code):
             return "That invite code is not valid (unknown, used up or expired).", ""
         status = PENDING if self.mode == "approval" else ACTIVE

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 from pathlib import Path
 
 import pytest
@@ -209,9 +210,49 @@ def test_sign_in_limits(tmp_path: Path) -> None:
     assert authenticator["lockout_seconds"] == 600
 
 
-def test_authenticator_class(tmp_path: Path) -> None:
-    hub = settings_for(tmp_path)["JupyterHub"]
-    assert hub["authenticator_class"] == "campushub.identity.local.LocalAccountsAuthenticator"
+def test_authenticator_class_combines_the_methods(tmp_path: Path) -> None:
+    settings = settings_for(tmp_path)
+    assert settings["JupyterHub"]["authenticator_class"] == "campushub.identity.combined.CampusAuthenticator"
+    methods = settings["CampusAuthenticator"]["methods"]
+    assert [(m["id"], m["class"]) for m in methods] == [
+        ("local", "campushub.identity.local.LocalAccountsAuthenticator")
+    ]
+    assert settings["CampusAuthenticator"]["manage_groups"] is False
+
+
+LDAP = {
+    "url": "ldaps://ldap.example.edu",
+    "search": {
+        "base": "ou=people,dc=example,dc=edu",
+        "user_attribute": "sAMAccountName",
+        "bind_dn": "cn=reader,dc=example,dc=edu",
+        "bind_password": "pw",
+    },
+    "groups_base": "ou=groups,dc=example,dc=edu",
+    "allowed_groups": ["students"],
+    "admin_groups": ["hub-admins"],
+}
+
+
+def test_ldap_alone_replaces_local_and_checks_certificates(tmp_path: Path) -> None:
+    settings = settings_for(tmp_path, sign_in={"ldap": LDAP})
+    assert [m["id"] for m in settings["CampusAuthenticator"]["methods"]] == ["ldap"]
+    assert settings["CampusAuthenticator"]["manage_groups"] is True
+    ldap = settings["CampusLDAPAuthenticator"]
+    assert (ldap["server_address"], ldap["server_port"], ldap["tls_strategy"]) == (
+        "ldap.example.edu",
+        636,
+        "on_connect",
+    )
+    assert ldap["tls_kwargs"]["validate"] == ssl.CERT_REQUIRED
+    assert ldap["lookup_dn"] is True and ldap["user_attribute"] == "sAMAccountName"
+    assert ldap["campus_allowed_groups"] == ["students"] and ldap["campus_allow_all"] is False
+
+
+def test_local_and_ldap_together_in_page_order(tmp_path: Path) -> None:
+    settings = settings_for(tmp_path, sign_in={"local": None, "ldap": {**LDAP, "label": "University ID"}})
+    methods = settings["JupyterHub"]["template_vars"]["sign_in_methods"]
+    assert [(m["id"], m["label"]) for m in methods] == [("local", "Sign in"), ("ldap", "University ID")]
 
 
 def test_template_vars_carry_campus_name(tmp_path: Path) -> None:

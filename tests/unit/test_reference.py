@@ -17,7 +17,8 @@ REFERENCE = CHECKOUT / "docs" / "config-reference.md"
 EXAMPLE = CHECKOUT / "campushub" / "config" / "campus.example.yaml"
 
 # `key:` at the start of a line, active or commented out (`  # key: value`); the indentation gives the nesting.
-_KEY_LINE = re.compile(r"^(?P<indent> *)(?:# *)?(?P<key>[a-z_]+):(?:\s|$)")
+# Inside a commented-out block (`  #   key:`), the spaces after the first one behind `#` count as indentation too.
+_KEY_LINE = re.compile(r"^(?P<indent> *)(?:#(?P<inner> *))?(?P<key>[a-z_]+):(?:\s|$)")
 
 SCHEMA_PATHS = [key.path for key in walk(CampusConfig)]
 
@@ -30,7 +31,7 @@ def example_key_paths(text: str) -> set[str]:
         match = _KEY_LINE.match(line)
         if not match:
             continue
-        indent = len(match["indent"])
+        indent = len(match["indent"]) + max(0, len(match["inner"] or "") - 1)
         while stack and stack[-1][0] >= indent:
             stack.pop()
         stack.append((indent, match["key"]))
