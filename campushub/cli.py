@@ -96,14 +96,13 @@ def check_command(config_path: Path) -> None:
     config = loaded.config
     click.echo(f"# {loaded.path}: valid. Effective configuration (secrets masked):")
     click.echo(effective_yaml(config))
-    failed = 0
-    for probe in probes(config, layout_for(config)):
-        if probe.problem:
-            failed += 1
-            click.echo(f"FAIL {probe.name}: {probe.problem}")
-        else:
-            click.echo(f"ok   {probe.name}")
-    sys.exit(1 if failed else 0)
+    from campushub.identity.diagnostics import sign_in_problems
+
+    results = [(probe.name, probe.problem) for probe in probes(config, layout_for(config))]
+    results += sign_in_problems(config)
+    for name, problem in results:
+        click.echo(f"FAIL {name}: {problem}" if problem else f"ok   {name}")
+    sys.exit(1 if any(problem for _, problem in results) else 0)
 
 
 def effective_yaml(config: CampusConfig) -> str:

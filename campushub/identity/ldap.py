@@ -115,4 +115,5 @@ class CampusLDAPAuthenticator(LDAPAuthenticator):
         if self.campus_allow_all:
             return True
         group_dns = (auth_model or {}).get("auth_state", {}).get("group_dns", [])
-        return matches(group_dns, self.campus_allowed_groups) or username in self.admin_users
+        wanted = [*self.campus_allowed_groups, *self.campus_admin_groups]
+        return matches(group_dns, wanted) or username in self.admin_users

@@ -1,0 +1,74 @@
+"""`campushub check` for sign-in methods: what an admin needs to hear before students try.
+
+Misconfigured LDAP is the most common support question for JupyterHub
+deployments; each step (connect, TLS, bind, search base, allow rules) is
+tried on its own so the failure names the step and the DN involved.
+"""
+
+from __future__ import annotations
+
+import ssl
+from urllib.parse import urlsplit
+
+import ldap3
+from ldap3.core.exceptions import LDAPBindError, LDAPException, LDAPSocketOpenError
+
+from campushub.config.schema import CampusConfig, LdapSignIn
+
+
+def sign_in_problems(config: CampusConfig) -> list[tuple[str, str | None]]:
+    """(probe name, problem or None) for every enabled sign-in method that can be probed."""
+    results: list[tuple[str, str | None]] = []
+    if config.sign_in.ldap is not None:
+        results.extend(ldap_problems(config.sign_in.ldap))
+    return results
+
+
+def ldap_problems(ldap: LdapSignIn) -> list[tuple[str, str | None]]:
+    results: list[tuple[str, str | None]] = [("ldap allow rules", allow_rule_problem(ldap))]
+    server = _server(ldap)
+    try:
+        conn = ldap3.Connection(server, auto_bind=ldap3.AUTO_BIND_NONE, receive_timeout=10)
+        conn.open()
+        if ldap.tls == "starttls":
+            conn.start_tls()
+    except (LDAPSocketOpenError, LDAPException, OSError, ssl.SSLError) as exc:
+        results.append(("ldap connect", f"cannot connect to {ldap.url} with tls: {ldap.tls}: {exc}"))
+        return results
+    results.append(("ldap connect", None))
+    search = ldap.search
+    if search is None:
+        return results
+    who = search.bind_dn or "anonymous"
+    try:
+        bound = conn.rebind(user=search.bind_dn, password=search.bind_password or "")
+    except LDAPBindError:
+        bound = False
+    if not bound:
+        reason = (conn.result or {}).get("description") or "refused"
+        results.append(
+            ("ldap bind", f"bind as {who} failed: {reason}. Check `sign_in.ldap.search.bind_dn` and its password.")
+        )
+        return results
+    results.append(("ldap bind", None))
+    found = conn.search(search.base, "(objectClass=*)", search_scope=ldap3.BASE, attributes=[])
+    problem = None if found else f"search base {search.base} not found or not readable by {who}"
+    results.append(("ldap search base", problem))
+    conn.unbind()
+    return results
+
+
+def allow_rule_problem(ldap: LdapSignIn) -> str | None:
+    if ldap.allow_all or ldap.allowed_groups or ldap.admin_groups:
+        return None
+    return (
+        "nobody from the directory can sign in: `sign_in.ldap.allowed_groups` is empty and `allow_all` is false "
+        "(default deny). Name the groups whose members may sign in."
+    )
+
+
+def _server(ldap: LdapSignIn) -> ldap3.Server:
+    parsed = urlsplit(ldap.url)
+    tls = ldap3.Tls(validate=ssl.CERT_REQUIRED, ca_certs_file=str(ldap.ca_cert) if ldap.ca_cert else None)
+    port = parsed.port or (636 if ldap.tls == "ldaps" else 389)
+    return ldap3.Server(parsed.hostname, port=port, use_ssl=ldap.tls == "ldaps", tls=tls, connect_timeout=5)
