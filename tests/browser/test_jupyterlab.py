@@ -162,3 +162,38 @@ def test_wrong_password_stays_on_the_login_page(campus, hub, context, artifacts_
     print(watch.report())
     assert not watch.page_errors, watch.page_errors
     assert not watch.outbound, f"the browser tried to reach hosts off this machine: {watch.outbound}"
+
+
+def test_sign_in_with_the_campus_directory_from_the_combined_page(campus, hub_factory, slapd, context, monkeypatch):
+    monkeypatch.setenv("CAMPUSHUB_TEST_LDAP_READER", slapd.reader_password)
+    campus.update(
+        **{
+            "sign_in.local": {},
+            "sign_in.ldap": {
+                "label": "University account",
+                "url": slapd.url,
+                "tls": "starttls",
+                "ca_cert": str(slapd.ca_cert),
+                "search": {
+                    "base": slapd.people_dn,
+                    "bind_dn": slapd.reader_dn,
+                    "bind_password": "${CAMPUSHUB_TEST_LDAP_READER}",
+                },
+                "groups_base": slapd.groups_dn,
+                "allowed_groups": ["students"],
+            },
+        }
+    )
+    hub = hub_factory()
+    page = context.new_page()
+    watch = PageWatch(context, page)
+    page.goto(f"{hub.url}/hub/login")
+    directory_form = page.locator("#sign-in-ldap")
+    expect(page.locator("#sign-in-local")).to_be_visible()
+    expect(directory_form).to_contain_text("University account")
+    directory_form.locator("input[name=username]").fill("alice")
+    directory_form.locator("input[name=password]").fill(slapd.passwords["alice"])
+    directory_form.locator("input[type=submit]").click()
+    expect(page).to_have_url(re.compile(r"/user/alice/lab"), timeout=SPAWN_TIMEOUT_MS)
+    expect(page.locator(".jp-Launcher")).to_be_visible(timeout=SPAWN_TIMEOUT_MS)
+    assert not watch.outbound, watch.outbound
