@@ -16,13 +16,13 @@ from tornado import web
 from traitlets import Dict, Enum, List, Unicode, default, import_item
 
 from campushub.identity.accounts import AccountStore
-from campushub.identity.usernames import InvalidUsername, normalize_username
+from campushub.identity.usernames import CampusUsernamesMixin
 
 # Paths every Authenticator registers; JupyterHub's own handlers for them serve all methods.
 _SHARED_PATHS = {"/login", "/logout"}
 
 
-class CampusAuthenticator(Authenticator):
+class CampusAuthenticator(CampusUsernamesMixin, Authenticator):
     """Dispatches each sign-in to the method chosen on the sign-in page."""
 
     methods = List(
@@ -53,18 +53,6 @@ class CampusAuthenticator(Authenticator):
         if self._store is None:
             self._store = AccountStore(self.db_url)
         return self._store
-
-    def normalize_username(self, username: str) -> str:
-        try:
-            return normalize_username(username)
-        except InvalidUsername:
-            return username
-
-    def validate_username(self, username: str) -> bool:
-        try:
-            return normalize_username(username) == username
-        except InvalidUsername:
-            return False
 
     def method_for(self, data: dict) -> tuple[str, Authenticator] | None:
         chosen = str(data.get("method") or self.methods[0]["id"])

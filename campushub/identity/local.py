@@ -17,7 +17,7 @@ from traitlets import Enum, Integer, List, Unicode, default
 
 from campushub.identity.accounts import ACTIVE, AccountStore
 from campushub.identity.ratelimit import FailedLoginLimiter
-from campushub.identity.usernames import InvalidUsername, normalize_username
+from campushub.identity.usernames import CampusUsernamesMixin, InvalidUsername, normalize_username
 
 
 def client_address(request: HTTPServerRequest, trusted_proxies: list[str]) -> str:
@@ -36,7 +36,7 @@ def client_address(request: HTTPServerRequest, trusted_proxies: list[str]) -> st
     return hops[0] if hops else request.remote_ip
 
 
-class LocalAccountsAuthenticator(Authenticator):
+class LocalAccountsAuthenticator(CampusUsernamesMixin, Authenticator):
     """Username and password checked against CampusHub's own account table."""
 
     db_url = Unicode(help="Database holding the accounts (the hub database).").tag(config=True)
@@ -71,19 +71,6 @@ class LocalAccountsAuthenticator(Authenticator):
         if self._limiter is None:
             self._limiter = FailedLoginLimiter(self.max_failed_logins, self.lockout_seconds)
         return self._limiter
-
-    def normalize_username(self, username: str) -> str:
-        try:
-            return normalize_username(username)
-        except InvalidUsername:
-            # validate_username then rejects it; never rewrite into someone else's name.
-            return username
-
-    def validate_username(self, username: str) -> bool:
-        try:
-            return normalize_username(username) == username
-        except InvalidUsername:
-            return False
 
     async def authenticate(self, handler: web.RequestHandler, data: dict) -> dict | None:
         raw_name = str(data.get("username", ""))

@@ -31,3 +31,20 @@ def normalize_username(raw: str) -> str:
             f"{raw!r} is not a valid username: use a letter first, then lower-case letters, digits, '-' or '_'"
         )
     return name
+
+
+class CampusUsernamesMixin:
+    """Authenticator methods applying CampusHub's username rule (JupyterHub's default only lower-cases)."""
+
+    def normalize_username(self, username: str) -> str:
+        try:
+            return normalize_username(username)
+        except InvalidUsername:
+            # validate_username then rejects it; never rewrite into someone else's name.
+            return username
+
+    def validate_username(self, username: str) -> bool:
+        try:
+            return normalize_username(username) == username
+        except InvalidUsername:
+            return False

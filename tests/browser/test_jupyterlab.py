@@ -169,19 +169,7 @@ def test_sign_in_with_the_campus_directory_from_the_combined_page(campus, hub_fa
     campus.update(
         **{
             "sign_in.local": {},
-            "sign_in.ldap": {
-                "label": "University account",
-                "url": slapd.url,
-                "tls": "starttls",
-                "ca_cert": str(slapd.ca_cert),
-                "search": {
-                    "base": slapd.people_dn,
-                    "bind_dn": slapd.reader_dn,
-                    "bind_password": "${CAMPUSHUB_TEST_LDAP_READER}",
-                },
-                "groups_base": slapd.groups_dn,
-                "allowed_groups": ["students"],
-            },
+            "sign_in.ldap": slapd.sign_in_config("CAMPUSHUB_TEST_LDAP_READER", allowed_groups=["students"]),
         }
     )
     hub = hub_factory()

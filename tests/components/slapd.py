@@ -110,6 +110,26 @@ class Directory:
     def group_dn(self, cn: str) -> str:
         return f"cn={cn},{self.groups_dn}"
 
+    def sign_in_config(self, reader_password_env: str, **changes: object) -> dict:
+        """A `sign_in.ldap` section for this directory, as an admin would write it (reader password from the env)."""
+        config: dict = {
+            "label": "University account",
+            "url": self.url,
+            "tls": "starttls",
+            "ca_cert": str(self.ca_cert),
+            "search": {
+                "base": self.people_dn,
+                "user_attribute": "uid",
+                "bind_dn": self.reader_dn,
+                "bind_password": f"${{{reader_password_env}}}",
+            },
+            "groups_base": self.groups_dn,
+            "allowed_groups": ["students", "staff"],
+            "admin_groups": ["hub-admins"],
+        }
+        config.update(changes)
+        return config
+
 
 @contextmanager
 def running_directory() -> Iterator[Directory]:

@@ -20,23 +20,7 @@ def reader_password_in_environment(monkeypatch, slapd):
 
 
 def ldap_config(slapd, **changes) -> dict:
-    config = {
-        "label": "University account",
-        "url": slapd.url,
-        "tls": "starttls",
-        "ca_cert": str(slapd.ca_cert),
-        "search": {
-            "base": slapd.people_dn,
-            "user_attribute": "uid",
-            "bind_dn": slapd.reader_dn,
-            "bind_password": "${CAMPUSHUB_TEST_LDAP_READER}",
-        },
-        "groups_base": slapd.groups_dn,
-        "allowed_groups": ["students", "staff"],
-        "admin_groups": ["hub-admins"],
-    }
-    config.update(changes)
-    return config
+    return slapd.sign_in_config(READER_ENV, **changes)
 
 
 @pytest.fixture
