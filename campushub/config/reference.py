@@ -76,7 +76,21 @@ def section_model(annotation: Any) -> type[BaseModel] | None:
     annotation, _ = without_none(annotation)
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return annotation
+    if typing.get_origin(annotation) is dict:
+        value = typing.get_args(annotation)[1]
+        if isinstance(value, type) and issubclass(value, BaseModel):
+            return value
     return None
+
+
+def is_named_sections(annotation: Any) -> bool:
+    """`dict[str, Section]`: sections under names the admin chooses (`sign_in.oidc.<name>`)."""
+    return typing.get_origin(without_none(annotation)[0]) is dict
+
+
+def section_path(key: Key) -> str:
+    """Where a section's own keys live: `sign_in.oidc.<name>` for named sections, else the key's path."""
+    return f"{key.path}.<name>" if is_named_sections(key.field.annotation) else key.path
 
 
 def walk(model: type[BaseModel], prefix: str = "") -> Iterator[Key]:
@@ -86,7 +100,7 @@ def walk(model: type[BaseModel], prefix: str = "") -> Iterator[Key]:
         yield key
         inner = section_model(field.annotation)
         if inner is not None:
-            yield from walk(inner, f"{key.path}.")
+            yield from walk(inner, f"{section_path(key)}.")
 
 
 def is_duration(field: FieldInfo) -> bool:
@@ -130,7 +144,7 @@ def type_words(annotation: Any, duration: bool = False) -> str:
         (item,) = typing.get_args(inner) or (Any,)
         words = f"list of {_PLAIN_NAMES.get(strip_annotated(item), (None, 'values'))[1]}"
     elif section_model(inner) is not None:
-        words = "section"
+        words = "sections by name" if is_named_sections(inner) else "section"
     else:
         words = _PLAIN_NAMES.get(inner, (getattr(inner, "__name__", str(inner)), ""))[0]
     return f"{words}, or empty" if optional else words
@@ -247,7 +261,8 @@ def section_details(path: str, model: type[BaseModel], field: FieldInfo | None) 
     nested = [key for key in keys if key.is_section]
     if nested:
         label = "Sections" if not path else "Sections inside it"
-        blocks.append(f"{label}: " + ", ".join(f"[`{key.path}`](#{anchor(key.path)})" for key in nested))
+        links = [f"[`{section_path(key)}`](#{anchor(section_path(key))})" for key in nested]
+        blocks.append(f"{label}: " + ", ".join(links))
         blocks[-1] += ".\n"
     blocks.extend(key_details(key) for key in keys if not key.is_section)
     return "\n".join(blocks)
@@ -261,7 +276,7 @@ def render(root: type[BaseModel] = CampusConfig) -> str:
     for key in keys:
         model = section_model(key.field.annotation)
         if model is not None:
-            blocks.append(section_details(key.path, model, key.field))
+            blocks.append(section_details(section_path(key), model, key.field))
     return "\n".join(blocks).rstrip("\n") + "\n"
 
 

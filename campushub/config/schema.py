@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, model_validator
 
 from campushub.identity.usernames import normalize_username
 
@@ -174,6 +174,59 @@ class LdapSignIn(Section):
         return self
 
 
+OidcPreset = Literal["generic", "azuread", "google"]
+METHOD_ID = r"^[a-z][a-z0-9-]{0,31}$"
+
+
+class OidcSignIn(Section):
+    """One OpenID Connect provider: the campus SSO, Azure AD / Entra ID, or Google Workspace."""
+
+    preset: OidcPreset = Field(
+        "generic",
+        description="`generic` (any OpenID provider; needs `discovery_url`), `azuread` (needs `tenant`), "
+        "`google` (Google Workspace; `hosted_domain` restricts to your domain by the `hd` claim).",
+    )
+    label: str = Field("Campus single sign-on", description="Text of this provider's button on the sign-in page.")
+    discovery_url: str | None = Field(
+        None,
+        description="The provider's `/.well-known/openid-configuration` URL. Presets fill it in.",
+        pattern=r"^https?://\S+$",
+    )
+    tenant: str | None = Field(None, description="`azuread`: the directory (tenant) ID; only its accounts get in.")
+    hosted_domain: list[str] = Field(
+        default_factory=list, description="`google`: Workspace domains whose accounts get in (checked on `hd`)."
+    )
+    client_id: str = Field(description="The client (application) ID registered with the provider.")
+    client_secret: str = Field(description="Its secret. Better given as `${ENV_VAR}`.")
+    callback_url: str | None = Field(
+        None,
+        description="The redirect URI registered with the provider. Empty: "
+        "`<public URL>/hub/oidc/<name>/oauth_callback`, from the address people use.",
+    )
+    scopes: list[str] = Field(default_factory=lambda: ["openid", "profile", "email"], description="Scopes requested.")
+    username_claim: str = Field(
+        "preferred_username", description="Claim holding the username (`email` for Google, `upn` on some AD setups)."
+    )
+    username_domains: list[str] = Field(
+        default_factory=list,
+        description="`alice@uni.edu` becomes `alice` when `uni.edu` is listed; names from other domains are refused.",
+    )
+    groups_claim: str | None = Field(None, description="Claim holding the person's groups (synced at each sign-in).")
+    allowed_groups: list[str] = Field(default_factory=list, description="Groups whose members may sign in.")
+    allow_all: bool = Field(
+        False, description="Let every account of this provider sign in (with `tenant`/`hosted_domain`: of yours)."
+    )
+    admin_groups: list[str] = Field(default_factory=list, description="Groups whose members are admins.")
+
+    @model_validator(mode="after")
+    def _preset_needs(self) -> OidcSignIn:
+        if self.preset == "generic" and not self.discovery_url:
+            raise ValueError("the `generic` preset needs `discovery_url`")
+        if self.preset == "azuread" and not self.tenant:
+            raise ValueError("the `azuread` preset needs `tenant` (your directory ID)")
+        return self
+
+
 LinkBy = Literal["none", "username"]
 
 
@@ -182,6 +235,10 @@ class SignIn(Section):
 
     local: LocalSignIn | None = Field(None, description="Built-in accounts.")
     ldap: LdapSignIn | None = Field(None, description="A campus LDAP directory or Active Directory.")
+    oidc: dict[Annotated[str, StringConstraints(pattern=METHOD_ID)], OidcSignIn] = Field(
+        default_factory=dict,
+        description="OpenID Connect providers by a short name of your choice (used in URLs: `/hub/oidc/<name>/`).",
+    )
     link_by: LinkBy = Field(
         "none",
         description="When two methods produce the same username: `none` refuses the second method (the name "
@@ -195,13 +252,21 @@ class SignIn(Section):
         if not isinstance(data, dict):
             return data
         data = {key: ({} if value is None and key in METHODS else value) for key, value in data.items()}
-        if not any(key in METHODS for key in data):
+        if not any(key in METHODS or (key == "oidc" and data[key]) for key in data):
             data["local"] = {}
         return data
 
+    @model_validator(mode="after")
+    def _provider_names_are_free(self) -> SignIn:
+        taken = sorted(set(self.oidc) & set(METHODS))
+        if taken:
+            raise ValueError(f"`oidc` provider names cannot be {', '.join(taken)}: those are sign-in methods already")
+        return self
+
     @property
     def methods(self) -> list[str]:
-        return [name for name in METHODS if getattr(self, name) is not None]
+        """Method ids in page order: password methods first, then one per OpenID provider."""
+        return [name for name in METHODS if getattr(self, name) is not None] + list(self.oidc)
 
     @property
     def local_settings(self) -> LocalSignIn:
@@ -209,7 +274,7 @@ class SignIn(Section):
         return self.local or LocalSignIn()
 
 
-METHODS = ("local", "ldap")
+METHODS = ("local", "ldap")  # password methods; OpenID providers are named by the admin under `oidc`
 
 
 class LocalCompute(Section):

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from campushub.config.schema import CampusConfig
+from campushub.config.schema import CampusConfig, OidcSignIn
+from campushub.identity.oidc import discovery_url_for
 
 Settings = dict[str, dict[str, Any]]
 
@@ -160,15 +161,64 @@ METHOD_CLASSES = {
 }
 
 
-def sign_in_methods(config: CampusConfig) -> list[dict[str, str]]:
+OIDC_CLASS = "campushub.identity.oidc.CampusOIDCAuthenticator"
+
+
+def oidc_method_settings(name: str, oidc: OidcSignIn) -> dict[str, Any]:
+    """Keyword arguments of one CampusOIDCAuthenticator (several may exist, so not a config section)."""
+    required_claims: dict[str, list[str]] = {}
+    if oidc.preset == "google" and oidc.hosted_domain:
+        required_claims["hd"] = [domain.lower() for domain in oidc.hosted_domain]
+    if oidc.preset == "azuread" and oidc.tenant:
+        required_claims["tid"] = [oidc.tenant]
+    values: dict[str, Any] = {
+        "method_id": name,
+        "login_service": oidc.label,
+        "discovery_url": discovery_url_for(oidc.preset, oidc.discovery_url, oidc.tenant),
+        "client_id": oidc.client_id,
+        "client_secret": oidc.client_secret,
+        "scope": list(oidc.scopes),
+        "username_claim": oidc.username_claim,
+        "username_domains": list(oidc.username_domains),
+        "required_claims": required_claims,
+        "allowed_groups": set(oidc.allowed_groups),
+        "admin_groups": set(oidc.admin_groups),
+        "allow_all": oidc.allow_all,
+        "manage_groups": oidc.groups_claim is not None,
+        "userdata_from_id_token": oidc.preset == "azuread",  # Azure's userinfo lacks groups and tid
+    }
+    if oidc.groups_claim:
+        values["auth_state_groups_key"] = f"oauth_user.{oidc.groups_claim}"
+    if oidc.callback_url:
+        values["oauth_callback_url"] = oidc.callback_url
+    return values
+
+
+def sign_in_methods(config: CampusConfig) -> list[dict[str, Any]]:
     """The methods in page order, as the sign-in page and CampusAuthenticator see them."""
-    labels = {"local": "Sign in"}
-    if config.sign_in.ldap:
-        labels["ldap"] = config.sign_in.ldap.label
-    return [
-        {"id": method, "class": METHOD_CLASSES[method], "label": labels[method], "kind": "password"}
-        for method in config.sign_in.methods
-    ]
+    sign_in = config.sign_in
+    methods: list[dict[str, Any]] = []
+    if sign_in.local:
+        methods.append({"id": "local", "class": METHOD_CLASSES["local"], "label": "Sign in", "kind": "password"})
+    if sign_in.ldap:
+        methods.append({"id": "ldap", "class": METHOD_CLASSES["ldap"], "label": sign_in.ldap.label, "kind": "password"})
+    for name, oidc in sign_in.oidc.items():
+        methods.append(
+            {
+                "id": name,
+                "class": OIDC_CLASS,
+                "label": oidc.label,
+                "kind": "redirect",
+                "url_prefix": f"/oidc/{name}",
+                "config": oidc_method_settings(name, oidc),
+            }
+        )
+    return methods
+
+
+def public_methods(methods: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """What the sign-in page may know of the methods: no client secrets in templates."""
+    return [{key: method[key] for key in ("id", "label", "kind")} for method in methods]
 
 
 def identity_settings(config: CampusConfig, layout: Layout) -> Settings:
@@ -181,7 +231,8 @@ def identity_settings(config: CampusConfig, layout: Layout) -> Settings:
             "methods": sign_in_methods(config),
             "link_by": config.sign_in.link_by,
             "db_url": database_url(config, layout),
-            "manage_groups": bool(ldap and ldap.sync_groups),
+            "manage_groups": bool(ldap and ldap.sync_groups)
+            or any(oidc.groups_claim for oidc in config.sign_in.oidc.values()),
         },
         "LocalAccountsAuthenticator": local_method_settings(config, layout),
     }
@@ -197,7 +248,7 @@ def branding_settings(config: CampusConfig, layout: Layout) -> Settings:
             "template_vars": {
                 "campus_name": config.name,
                 "signup_mode": config.sign_in.local.signup if config.sign_in.local else "closed",
-                "sign_in_methods": sign_in_methods(config),
+                "sign_in_methods": public_methods(sign_in_methods(config)),
             },
         }
     }

@@ -27,7 +27,8 @@ class CampusAuthenticator(CampusUsernamesMixin, Authenticator):
 
     methods = List(
         Dict(),
-        help="Sign-in methods, in page order: {id, class, label, kind ('password'), config}.",
+        help="Sign-in methods, in page order: {id, class, label, kind ('password' or 'redirect'), "
+        "url_prefix (for redirect methods' handlers), config (keyword arguments)}.",
     ).tag(config=True)
     link_by = Enum(
         ["none", "username"],
@@ -55,9 +56,12 @@ class CampusAuthenticator(CampusUsernamesMixin, Authenticator):
         return self._store
 
     def method_for(self, data: dict) -> tuple[str, Authenticator] | None:
-        chosen = str(data.get("method") or self.methods[0]["id"])
-        sub = self.sub_authenticators.get(chosen)
-        return (chosen, sub) if sub is not None else None
+        """The password method the sign-in form named (redirect methods never post the form)."""
+        password_methods = [method["id"] for method in self.methods if method.get("kind") == "password"]
+        chosen = str(data.get("method") or (password_methods[0] if password_methods else ""))
+        if chosen not in password_methods:
+            return None
+        return chosen, self.sub_authenticators[chosen]
 
     async def authenticate(self, handler: web.RequestHandler, data: dict) -> dict | None:
         found = self.method_for(data)
@@ -89,10 +93,12 @@ class CampusAuthenticator(CampusUsernamesMixin, Authenticator):
 
     def get_handlers(self, app) -> list:
         handlers = list(super().get_handlers(app))
-        for sub in self.sub_authenticators.values():
+        for method in self.methods:
+            sub = self.sub_authenticators[method["id"]]
+            prefix = method.get("url_prefix", "")
             for path, handler in sub.get_handlers(app):
-                if path not in _SHARED_PATHS:
-                    handlers.append((path, _bound_to(handler, sub)))
+                if path not in _SHARED_PATHS or prefix:
+                    handlers.append((prefix + path, _bound_to(handler, sub)))
         return handlers
 
 
