@@ -13,7 +13,8 @@ from urllib.parse import urlsplit
 import ldap3
 from ldap3.core.exceptions import LDAPBindError, LDAPException, LDAPSocketOpenError
 
-from campushub.config.schema import CampusConfig, LdapSignIn
+from campushub.config.schema import CampusConfig, LdapSignIn, OidcSignIn
+from campushub.identity.oidc import discovery_url_for, fetch_discovery
 
 
 def sign_in_problems(config: CampusConfig) -> list[tuple[str, str | None]]:
@@ -21,6 +22,31 @@ def sign_in_problems(config: CampusConfig) -> list[tuple[str, str | None]]:
     results: list[tuple[str, str | None]] = []
     if config.sign_in.ldap is not None:
         results.extend(ldap_problems(config.sign_in.ldap))
+    for name, oidc in config.sign_in.oidc.items():
+        results.extend(oidc_problems(name, oidc))
+    return results
+
+
+def oidc_problems(name: str, oidc: OidcSignIn) -> list[tuple[str, str | None]]:
+    """The provider's discovery document fetched, its issuer and endpoints shown; default deny said aloud."""
+    results: list[tuple[str, str | None]] = []
+    if not (oidc.allow_all or oidc.allowed_groups or oidc.admin_groups):
+        results.append(
+            (
+                f"oidc {name} allow rules",
+                f"nobody from this provider can sign in: `sign_in.oidc.{name}.allowed_groups` is empty and "
+                "`allow_all` is false (default deny).",
+            )
+        )
+    url = discovery_url_for(oidc.preset, oidc.discovery_url, oidc.tenant)
+    try:
+        document = fetch_discovery(url)
+        endpoints = {key: document[key] for key in ("issuer", "authorization_endpoint", "token_endpoint")}
+    except (OSError, ValueError, KeyError) as exc:
+        results.append((f"oidc {name} discovery", f"cannot read {url}: {exc}"))
+        return results
+    shown = ", ".join(f"{key} {value}" for key, value in endpoints.items())
+    results.append((f"oidc {name} discovery ({shown})", None))
     return results
 
 
