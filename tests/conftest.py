@@ -302,3 +302,40 @@ def slapd() -> Iterator[Directory]:
         pytest.fail(f"{SLAPD} is missing: `make test` installs slapd", pytrace=False)
     with running_directory() as directory:
         yield directory
+
+
+# A real OpenID Provider (oidc-provider on node) for the OpenID Connect sign-in tests. This section was
+# appended to the file, so its imports sit here with it rather than at the top.
+from collections.abc import Sequence  # noqa: E402
+from contextlib import ExitStack  # noqa: E402
+
+from tests.components.oidc import (  # noqa: E402
+    ClientSpec,
+    Provider,
+    StartProvider,
+    UserSpec,
+    missing_node_tools,
+    running_provider,
+)
+
+
+@pytest.fixture
+def oidc_provider() -> Iterator[StartProvider]:
+    """`start(clients, users)` runs a fresh provider per call; all of them are stopped when the test ends.
+
+    A factory, not one shared provider, because each test wants its own clients (redirect URIs name
+    the hub's port) and users. Missing node/npm is a broken test machine, so it fails rather than skips.
+    """
+    missing = missing_node_tools()
+    if missing:
+        pytest.fail(
+            f"{' and '.join(missing)} not found on PATH: the OpenID Connect tests run oidc-provider on Node.js "
+            "(install nodejs and npm)",
+            pytrace=False,
+        )
+    with ExitStack() as providers:
+
+        def start(clients: Sequence[ClientSpec], users: Sequence[UserSpec]) -> Provider:
+            return providers.enter_context(running_provider(clients, users))
+
+        yield start

@@ -126,7 +126,7 @@ class LdapSearch(Section):
     base: str = Field(description="Where people are, e.g. `ou=people,dc=example,dc=edu`.")
     user_attribute: str = Field(
         "uid",
-        description="Attribute holding the login name: `uid` (OpenLDAP), `sAMAccountName` or `userPrincipalName` (AD).",
+        description="Attribute holding the login name: `uid` (OpenLDAP) or `sAMAccountName` (Active Directory).",
     )
     bind_dn: str | None = Field(None, description="Service account that may search. Empty: anonymous search.")
     bind_password: str | None = Field(None, description="Its password. Better given as `${ENV_VAR}`.")

@@ -52,8 +52,8 @@ def oidc_problems(name: str, oidc: OidcSignIn) -> list[tuple[str, str | None]]:
 
 def ldap_problems(ldap: LdapSignIn) -> list[tuple[str, str | None]]:
     results: list[tuple[str, str | None]] = [("ldap allow rules", allow_rule_problem(ldap))]
-    server = _server(ldap)
     try:
+        server = _server(ldap)
         conn = ldap3.Connection(server, auto_bind=ldap3.AUTO_BIND_NONE, receive_timeout=10)
         conn.open()
         if ldap.tls == "starttls":
