@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import fcntl
 import json
-import os
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
@@ -31,6 +29,8 @@ from typing import Any
 from urllib.parse import urljoin
 
 import requests
+
+from tests.components.processes import stop_process
 
 COMPONENT_DIR = Path(__file__).with_name("oidc")
 HOST = "127.0.0.1"
@@ -83,7 +83,7 @@ def running_provider(clients: Sequence[ClientSpec], users: Sequence[UserSpec]) -
         config = _write_config(workdir, provider)
         log = workdir / "server.log"
         process = _start(config, log)
-        cleanup.callback(_stop, process)
+        cleanup.callback(stop_process, process, STOP_TIMEOUT)
         _wait_until_ready(process, log)
         yield provider
 
@@ -145,18 +145,6 @@ def _start(config: Path, log: Path) -> subprocess.Popen[bytes]:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM (the server closes its sockets and exits), SIGKILL if it is still there after a few seconds."""
-    if process.poll() is not None:
-        return
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=STOP_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        os.kill(process.pid, signal.SIGKILL)
-        process.wait()
 
 
 def _wait_until_ready(process: subprocess.Popen[bytes], log: Path) -> None:

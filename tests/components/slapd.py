@@ -14,10 +14,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
 import secrets
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
@@ -29,6 +27,8 @@ from pathlib import Path
 
 import ldap3
 from ldap3.core.exceptions import LDAPException
+
+from tests.components.processes import stop_process
 
 SLAPD = Path("/usr/sbin/slapd")
 SCHEMA_DIR = Path("/etc/ldap/schema")
@@ -151,7 +151,7 @@ def running_directory() -> Iterator[Directory]:
         config = _write_config(workdir, root_password)
         _check_config(config)
         process = _start(config, f"{directory.url}/ {directory.ldaps_url}/", workdir / "slapd.log")
-        cleanup.callback(_stop, process)
+        cleanup.callback(stop_process, process, 10)
         root = _wait_until_answering(directory, process, root_password, workdir / "slapd.log")
         try:
             _seed(root, directory)
@@ -275,18 +275,6 @@ def _start(config: Path, urls: str, log: Path) -> subprocess.Popen[bytes]:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM (slapd closes its database cleanly), SIGKILL if it does not go within 10 s."""
-    if process.poll() is not None:
-        return
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        os.kill(process.pid, signal.SIGKILL)
-        process.wait()
 
 
 def _wait_until_answering(
