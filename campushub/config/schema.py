@@ -204,8 +204,10 @@ class OidcSignIn(Section):
         "`<public URL>/hub/oidc/<name>/oauth_callback`, from the address people use.",
     )
     scopes: list[str] = Field(default_factory=lambda: ["openid", "profile", "email"], description="Scopes requested.")
-    username_claim: str = Field(
-        "preferred_username", description="Claim holding the username (`email` for Google, `upn` on some AD setups)."
+    username_claim: str | None = Field(
+        None,
+        description="Claim holding the username. Empty: `email` for `google`, `preferred_username` otherwise "
+        "(`upn` on some AD setups).",
     )
     username_domains: list[str] = Field(
         default_factory=list,
@@ -224,7 +226,16 @@ class OidcSignIn(Section):
             raise ValueError("the `generic` preset needs `discovery_url`")
         if self.preset == "azuread" and not self.tenant:
             raise ValueError("the `azuread` preset needs `tenant` (your directory ID)")
+        if "openid" not in self.scopes:
+            raise ValueError("`scopes` must include `openid`: without it the provider sends no ID token to check")
         return self
+
+    @property
+    def effective_username_claim(self) -> str:
+        """Google puts no preferred_username in its tokens; its accounts are named by e-mail."""
+        if self.username_claim:
+            return self.username_claim
+        return "email" if self.preset == "google" else "preferred_username"
 
 
 LinkBy = Literal["none", "username"]

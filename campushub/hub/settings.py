@@ -178,7 +178,7 @@ def oidc_method_settings(name: str, oidc: OidcSignIn) -> dict[str, Any]:
         "client_id": oidc.client_id,
         "client_secret": oidc.client_secret,
         "scope": list(oidc.scopes),
-        "username_claim": oidc.username_claim,
+        "username_claim": oidc.effective_username_claim,
         "username_domains": list(oidc.username_domains),
         "required_claims": required_claims,
         "allowed_groups": set(oidc.allowed_groups),

@@ -2,7 +2,8 @@
 
 oauthenticator does the OAuth dance (state cookie, PKCE, code exchange,
 allowed/admin groups, group sync). What it does not do, and campuses need:
-read the provider's discovery document, turn `alice@uni.edu` into the campus
+read the provider's discovery document, send a nonce and check the ID token
+(issuer, audience, expiry, nonce) that comes back, turn `alice@uni.edu` into the campus
 username `alice` (refusing other domains), insist on a verified e-mail when the
 name comes from the e-mail, check Google's `hd` claim or Azure's tenant, and
 live under a URL of its own so several providers share one hub.
@@ -10,13 +11,16 @@ live under a URL of its own so several providers share one hub.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import urllib.request
 from functools import cached_property
 
+import jwt
 from jupyterhub.utils import url_path_join
 from oauthenticator.generic import GenericOAuthenticator
-from oauthenticator.oauth2 import guess_callback_uri
+from oauthenticator.oauth2 import OAuthLoginHandler, _deserialize_state, guess_callback_uri
 from tornado import web
 from traitlets import Dict, List, Unicode, default
 
@@ -50,8 +54,54 @@ def campus_username(value: str, domains: list[str]) -> str:
     return normalize_username(value)
 
 
+SIGN_IN_AGAIN = "The sign-in could not be completed. Go back to the sign-in page and try again."
+
+
+def nonce_for(secret: bytes, state_id: str) -> str:
+    """The nonce of one authorization request, derived from its state: no cookie more to keep.
+
+    The state id lives in the browser's state cookie and the hub's cookie secret never leaves the
+    hub, so an ID token with this nonce was issued for this browser's own request.
+    """
+    return hmac.new(secret, b"campushub-oidc-nonce:" + state_id.encode(), hashlib.sha256).hexdigest()
+
+
+def state_id_of(serialized_state: str | None) -> str | None:
+    state = _deserialize_state(serialized_state) if serialized_state else None
+    return state.get("state_id") if isinstance(state, dict) else None
+
+
+class NonceLoginHandler(OAuthLoginHandler):
+    """oauthenticator's login redirect, plus the OpenID Connect nonce it does not send."""
+
+    def authorize_redirect(self, *args, extra_params=None, **kwargs):
+        params = dict(extra_params or {})
+        state_id = state_id_of(params.get("state"))
+        if state_id:
+            params["nonce"] = nonce_for(self.settings["cookie_secret"], state_id)
+        return super().authorize_redirect(*args, extra_params=params, **kwargs)
+
+
+def id_token_claims(id_token: str, client_id: str, issuer: str) -> dict:
+    """The ID token's claims once issuer, audience and expiry check out.
+
+    The signature is not checked: the token came straight from the token endpoint over the
+    connection the hub opened, which OpenID Connect Core 3.1.3.7 accepts in its place.
+    """
+    unverified = jwt.decode(id_token, options={"verify_signature": False})
+    expected_issuer = issuer.replace("{tenantid}", str(unverified.get("tid", "")))  # Azure's multi-tenant form
+    return jwt.decode(
+        id_token,
+        audience=client_id,
+        issuer=expected_issuer,
+        options={"verify_signature": False, "verify_aud": True, "verify_iss": True, "verify_exp": True},
+    )
+
+
 class CampusOIDCAuthenticator(GenericOAuthenticator):
     """One OpenID provider, mounted at /hub/oidc/<method_id>/."""
+
+    login_handler = NonceLoginHandler
 
     method_id = Unicode(help="The method's key under sign_in.oidc; part of its URLs.").tag(config=True)
     discovery_url = Unicode(help="The provider's /.well-known/openid-configuration.").tag(config=True)
@@ -89,6 +139,28 @@ class CampusOIDCAuthenticator(GenericOAuthenticator):
             return super().get_callback_url(handler)
         base = guess_callback_uri(handler.request.protocol, handler.request.host, handler.hub.server.base_url)
         return url_path_join(base.rsplit("/oauth_callback", 1)[0], "oidc", self.method_id, "oauth_callback")
+
+    async def get_token_info(self, handler, params):
+        token_info = await super().get_token_info(handler, params)
+        if handler is not None:  # a sign-in; refreshes (handler None) carry no nonce
+            self.check_id_token(token_info.get("id_token"), handler)
+        return token_info
+
+    def check_id_token(self, id_token: str | None, handler) -> None:
+        """Refuse a sign-in whose ID token is missing, not for us, expired, or for another request."""
+        if not id_token:
+            self.log.warning("OIDC %s: the token response has no id_token (is `openid` in scopes?)", self.method_id)
+            raise web.HTTPError(403, SIGN_IN_AGAIN)
+        try:
+            claims = id_token_claims(id_token, self.client_id, self.discovered["issuer"])
+        except jwt.InvalidTokenError as exc:
+            self.log.warning("OIDC %s: ID token refused: %s", self.method_id, exc)
+            raise web.HTTPError(403, SIGN_IN_AGAIN) from None
+        state_id = state_id_of(handler.get_state_cookie())
+        expected = nonce_for(handler.settings["cookie_secret"], state_id or "")
+        if not state_id or not hmac.compare_digest(str(claims.get("nonce", "")), expected):
+            self.log.warning("OIDC %s: ID token nonce does not match this sign-in", self.method_id)
+            raise web.HTTPError(403, SIGN_IN_AGAIN)
 
     def user_info_to_username(self, user_info: dict) -> str:
         value = str(super().user_info_to_username(user_info))

@@ -10,6 +10,8 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import expect
 
+from tests.components import oidc_people
+
 pytestmark = pytest.mark.browser
 
 CAMPUS_NAME = "Test University"
@@ -184,4 +186,27 @@ def test_sign_in_with_the_campus_directory_from_the_combined_page(campus, hub_fa
     directory_form.locator("input[type=submit]").click()
     expect(page).to_have_url(re.compile(r"/user/alice/lab"), timeout=SPAWN_TIMEOUT_MS)
     expect(page.locator(".jp-Launcher")).to_be_visible(timeout=SPAWN_TIMEOUT_MS)
+    assert not watch.outbound, watch.outbound
+
+
+def test_sign_in_with_campus_sso_from_the_combined_page(campus, hub_factory, oidc_provider, context, monkeypatch):
+    monkeypatch.setenv(oidc_people.SECRET_ENV, oidc_people.CLIENT_SECRET)
+    provider = oidc_people.start_provider(oidc_provider, campus.url)
+    campus.update(**{"sign_in.local": {}, "sign_in.oidc": oidc_people.sign_in_settings(provider)})
+    hub = hub_factory()
+    page = context.new_page()
+    watch = PageWatch(context, page)
+    page.goto(f"{hub.url}/hub/login")
+    expect(page.locator("#sign-in-local")).to_be_visible()
+    page.locator("#sign-in-campus").get_by_role("button", name="Campus SSO").click()
+
+    # The provider's own login page, on its own port.
+    expect(page).to_have_url(re.compile(rf"^{re.escape(provider.issuer)}/interaction/"), timeout=UI_TIMEOUT_MS)
+    page.locator("#login").fill(oidc_people.ALICE["username"])
+    page.locator("#password").fill(oidc_people.ALICE["password"])
+    page.locator("#submit").click()
+
+    expect(page).to_have_url(re.compile(r"/user/alice/lab"), timeout=SPAWN_TIMEOUT_MS)
+    expect(page.locator(".jp-Launcher")).to_be_visible(timeout=SPAWN_TIMEOUT_MS)
+    assert not watch.page_errors, watch.page_errors
     assert not watch.outbound, watch.outbound

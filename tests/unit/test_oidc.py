@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
+import jwt
 import pytest
 
 from campushub.config.loader import parse_config
 from campushub.errors import UserError
 from campushub.hub.settings import Layout, hub_settings, public_methods, sign_in_methods
-from campushub.identity.oidc import campus_username, discovery_url_for
+from campushub.identity.oidc import campus_username, discovery_url_for, id_token_claims, nonce_for, state_id_of
 from campushub.identity.usernames import InvalidUsername
 
 
@@ -83,8 +85,51 @@ def test_azuread_preset_checks_the_tenant_and_reads_the_id_token() -> None:
         ("sign_in:\n  oidc:\n    entra: {preset: azuread, client_id: a, client_secret: b}\n", "needs `tenant`"),
         ("sign_in:\n  oidc:\n    ldap: {preset: google, client_id: a, client_secret: b}\n", "cannot be ldap"),
         ("sign_in:\n  oidc:\n    Bad_Name: {preset: google, client_id: a, client_secret: b}\n", "oidc"),
+        ("sign_in:\n  oidc:\n    g: {preset: google, client_id: a, client_secret: b, scopes: [email]}\n", "openid"),
     ],
 )
 def test_bad_provider_settings(text: str, fragment: str) -> None:
     with pytest.raises(UserError, match=fragment.replace("`", ".")):
         config(text)
+
+
+def test_username_claim_defaults_follow_the_preset() -> None:
+    google = "sign_in:\n  oidc:\n    g: {preset: google, client_id: a, client_secret: b}\n"
+    generic = "sign_in:\n  oidc:\n    s: {discovery_url: 'https://sso.uni.edu/x', client_id: a, client_secret: b}\n"
+    assert sign_in_methods(config(google))[0]["config"]["username_claim"] == "email"
+    assert sign_in_methods(config(generic))[0]["config"]["username_claim"] == "preferred_username"
+
+
+def test_nonce_is_bound_to_the_state_and_the_hub_secret() -> None:
+    assert nonce_for(b"secret", "state-1") == nonce_for(b"secret", "state-1")
+    assert nonce_for(b"secret", "state-1") != nonce_for(b"secret", "state-2")
+    assert nonce_for(b"secret", "state-1") != nonce_for(b"other", "state-1")
+
+
+def test_state_id_of_tolerates_garbage() -> None:
+    assert state_id_of("eyJzdGF0ZV9pZCI6ICJhYmMifQ==") == "abc"  # {"state_id": "abc"}
+    assert state_id_of(None) is None
+    assert state_id_of("!!not base64!!") is None
+    assert state_id_of("WzFd") is None  # [1]
+
+
+def id_token(**claims: object) -> str:
+    now = int(time.time())
+    base = {"iss": "https://sso.uni.edu", "aud": "campushub", "sub": "s", "iat": now, "exp": now + 60}
+    return jwt.encode({**base, **claims}, "key-the-hub-never-checks-" * 2, algorithm="HS256")
+
+
+def test_id_token_claims_checks_issuer_audience_and_expiry() -> None:
+    assert id_token_claims(id_token(nonce="n"), "campushub", "https://sso.uni.edu")["nonce"] == "n"
+    with pytest.raises(jwt.InvalidIssuerError):
+        id_token_claims(id_token(), "campushub", "https://evil.example")
+    with pytest.raises(jwt.InvalidAudienceError):
+        id_token_claims(id_token(aud="another-app"), "campushub", "https://sso.uni.edu")
+    with pytest.raises(jwt.ExpiredSignatureError):
+        id_token_claims(id_token(exp=int(time.time()) - 600), "campushub", "https://sso.uni.edu")
+
+
+def test_azure_multi_tenant_issuer_takes_the_tokens_tenant() -> None:
+    issuer = "https://login.microsoftonline.com/{tenantid}/v2.0"
+    token = id_token(iss="https://login.microsoftonline.com/t-1/v2.0", tid="t-1")
+    assert id_token_claims(token, "campushub", issuer)["tid"] == "t-1"
