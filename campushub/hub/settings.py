@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from campushub.config.schema import CampusConfig, OidcSignIn
 from campushub.identity.oidc import discovery_url_for
+from campushub.identity.usernames import PATTERN as USERNAME_PATTERN
 
 Settings = dict[str, dict[str, Any]]
 
@@ -139,7 +140,7 @@ def ldap_method_settings(config: CampusConfig) -> dict[str, Any]:
         "campus_allow_all": ldap.allow_all,
         "campus_admin_groups": list(ldap.admin_groups),
         "sync_groups": ldap.sync_groups,
-        "valid_username_regex": r"^[a-z][a-z0-9_-]*$",
+        "valid_username_regex": USERNAME_PATTERN,
     }
     if ldap.search:
         values.update(

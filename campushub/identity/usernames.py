@@ -8,7 +8,10 @@ two different people can never end up sharing one account or one system user.
 import re
 
 MAX_LENGTH = 24  # leaves room for a system-account prefix within Linux's 32
-_ALLOWED = re.compile(r"^[a-z][a-z0-9_-]*$")
+# Dots only between other characters (campus logins like `jane.doe`): never `..`, never at either end,
+# so a name can never be a path step of its own or hide a dot file.
+PATTERN = r"^[a-z][a-z0-9_-]*(\.[a-z0-9_-]+)*$"
+_ALLOWED = re.compile(PATTERN)
 
 
 class InvalidUsername(ValueError):
@@ -20,7 +23,7 @@ def normalize_username(raw: str) -> str:
     name = raw.strip()
     if not name.isascii():
         # Checked before any Unicode normalization or lower-casing: both turn the Kelvin sign into "k".
-        raise InvalidUsername(f"{raw!r} is not a valid username: use ASCII letters, digits, '-' or '_'")
+        raise InvalidUsername(f"{raw!r} is not a valid username: use ASCII letters, digits, '.', '-' or '_'")
     name = name.lower()
     if not name:
         raise InvalidUsername("a username cannot be empty")
@@ -28,7 +31,8 @@ def normalize_username(raw: str) -> str:
         raise InvalidUsername(f"usernames have at most {MAX_LENGTH} characters")
     if not _ALLOWED.match(name):
         raise InvalidUsername(
-            f"{raw!r} is not a valid username: use a letter first, then lower-case letters, digits, '-' or '_'"
+            f"{raw!r} is not a valid username: use a letter first, then lower-case letters, digits, '-', '_' "
+            "or single dots between them"
         )
     return name
 

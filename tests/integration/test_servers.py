@@ -139,3 +139,12 @@ def test_admin_can_remove_an_account_and_the_files_stay(campus, hub):
     assert "Invalid username or password" in Student(hub.url, "alice").sign_in(PASSWORD).text
     # Her old browser session is gone with the account.
     assert alice.hub_api("GET", "/user").status_code == 403
+
+
+def test_a_dotted_campus_login_gets_its_own_server(campus, hub):
+    """`jane.doe` is a common campus login: it becomes a system account and a server like any other name."""
+    jane = running_student(campus, hub, "jane.doe")
+    assert jane.hub_api("GET", "/user").json()["name"] == "jane.doe"
+    who = jane.kernel().execute("import getpass, os; print(getpass.getuser(), os.environ['HOME'])").split()
+    assert who[0] == f"{TEST_USER_PREFIX}jane.doe"
+    assert who[1].endswith(f"/{TEST_USER_PREFIX}jane.doe")
