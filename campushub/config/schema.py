@@ -162,6 +162,7 @@ class LdapSignIn(Section):
     allow_all: bool = Field(False, description="Let every person in the directory sign in.")
     admin_groups: list[str] = Field(default_factory=list, description="Groups (names or DNs) whose members are admins.")
     sync_groups: bool = Field(True, description="Copy each person's groups into CampusHub groups at every sign-in.")
+    email_attribute: str = Field("mail", description="Attribute holding the e-mail address (for `link_by: email`).")
 
     @model_validator(mode="after")
     def _a_way_to_find_people(self) -> LdapSignIn:
@@ -238,7 +239,7 @@ class OidcSignIn(Section):
         return "email" if self.preset == "google" else "preferred_username"
 
 
-LinkBy = Literal["none", "username"]
+LinkBy = Literal["none", "username", "email"]
 
 
 class SignIn(Section):
@@ -253,7 +254,9 @@ class SignIn(Section):
     link_by: LinkBy = Field(
         "none",
         description="When two methods produce the same username: `none` refuses the second method (the name "
-        "belongs to the first one that used it); `username` treats them as the same person.",
+        "belongs to the first one that used it); `username` treats them as the same person; `email` signs a "
+        "person in to the account first used with the same e-mail address (the directory's `mail`, an "
+        "OpenID provider's e-mail only when it says `email_verified`), whatever username the method gives.",
     )
 
     @model_validator(mode="before")

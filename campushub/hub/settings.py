@@ -141,6 +141,7 @@ def ldap_method_settings(config: CampusConfig) -> dict[str, Any]:
         "campus_admin_groups": list(ldap.admin_groups),
         "sync_groups": ldap.sync_groups,
         "valid_username_regex": USERNAME_PATTERN,
+        "auth_state_attributes": [ldap.email_attribute],
     }
     if ldap.search:
         values.update(

@@ -20,6 +20,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sess
 from campushub.identity.passwords import hash_password, needs_rehash, verify_password
 
 ACTIVE = "active"
+# Where a sign-in method puts an e-mail address it vouches for, in the model it returns (for `link_by: email`).
+EMAIL_KEY = "campushub_email"
 PENDING = "pending"
 
 
@@ -51,6 +53,15 @@ class MethodClaim(Base):
 
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     method: Mapped[str] = mapped_column(String(32))
+
+
+class EmailLink(Base):
+    """With `link_by: email`: the account a vouched-for e-mail address signs in to (the first that used it)."""
+
+    __tablename__ = "campushub_email_links"
+
+    email: Mapped[str] = mapped_column(String(254), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
 
 
 @dataclass(frozen=True)
@@ -151,6 +162,16 @@ class AccountStore:
             owner = "local" if session.get(Account, name) is not None else method
             session.add(MethodClaim(name=name, method=owner))
             return owner
+
+    def linked_account(self, email: str) -> str | None:
+        with self._session() as session:
+            existing = session.get(EmailLink, email)
+            return existing.name if existing else None
+
+    def link_email(self, email: str, name: str) -> None:
+        with self._session() as session:
+            if session.get(EmailLink, email) is None:
+                session.add(EmailLink(email=email, name=name))
 
     def owner(self, name: str) -> str | None:
         with self._session() as session:

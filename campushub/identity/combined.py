@@ -6,7 +6,7 @@ login to the method the sign-in form named. Handlers a method adds (sign-up,
 later OAuth callbacks) are wrapped so that they see their own method, the way
 jupyterhub-multiauthenticator does it; unlike that package, usernames stay
 plain (`alice`, not `ldap:alice`) and a name belongs to the first method that
-used it unless the admin links methods (`link_by: username`).
+used it unless the admin links methods (`link_by: username` or `email`).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from jupyterhub.auth import Authenticator
 from tornado import web
 from traitlets import Dict, Enum, List, Unicode, default, import_item
 
-from campushub.identity.accounts import AccountStore
+from campushub.identity.accounts import EMAIL_KEY, AccountStore
 from campushub.identity.usernames import CampusUsernamesMixin
 
 # Paths every Authenticator registers; JupyterHub's own handlers for them serve all methods.
@@ -31,9 +31,10 @@ class CampusAuthenticator(CampusUsernamesMixin, Authenticator):
         "url_prefix (for redirect methods' handlers), config (keyword arguments)}.",
     ).tag(config=True)
     link_by = Enum(
-        ["none", "username"],
+        ["none", "username", "email"],
         default_value="none",
-        help="`none`: a username belongs to the first method that used it. `username`: same name, same person.",
+        help="`none`: a username belongs to the first method that used it. `username`: same name, same person. "
+        "`email`: same vouched-for e-mail address, same account.",
     ).tag(config=True)
     db_url = Unicode(help="The hub database, where the owner method of each username is kept.").tag(config=True)
 
@@ -71,9 +72,31 @@ class CampusAuthenticator(CampusUsernamesMixin, Authenticator):
         model = await sub.get_authenticated_user(handler, data)
         if model is None:
             return None
-        self.claim(model["name"], method)
+        model = self.settle(model, method)
         model["campushub_method"] = method
         model.setdefault("groups", None)  # methods without groups leave CampusHub groups as they are
+        return model
+
+    def settle(self, model: dict, method: str) -> dict:
+        """Decide which account a method's sign-in lands in; refuse one that belongs to another method.
+
+        With `link_by: email`, an e-mail address the method vouches for leads to the account first
+        used with it, whatever username this method gives (a directory's `jdoe` and Google's
+        `jane.doe` are one person when both say jane.doe@uni.edu).
+        """
+        email = model.get(EMAIL_KEY)
+        if self.link_by == "email" and email:
+            linked = self.store.linked_account(email)
+            if linked is not None:
+                if linked != model["name"]:
+                    self.log.info("%s sign-in of %r linked to account %r by e-mail", method, model["name"], linked)
+                self.store.claim(linked, method)
+                model["name"] = linked
+                return model
+            self.claim(model["name"], method)
+            self.store.link_email(email, model["name"])
+            return model
+        self.claim(model["name"], method)
         return model
 
     def claim(self, name: str, method: str) -> None:

@@ -20,6 +20,7 @@ from ldapauthenticator import LDAPAuthenticator
 from tornado import web
 from traitlets import Bool, List, Unicode
 
+from campushub.identity.accounts import EMAIL_KEY
 from campushub.identity.usernames import InvalidUsername, normalize_username
 
 MAX_NESTING = 10
@@ -81,6 +82,10 @@ class CampusLDAPAuthenticator(LDAPAuthenticator):
     campus_admin_groups = List(Unicode(), help="Groups (names or DNs) whose members are admins.").tag(config=True)
     sync_groups = Bool(True, help="Return groups so JupyterHub syncs them (manage_groups).").tag(config=True)
 
+    @property
+    def email_attribute(self) -> str:
+        return self.auth_state_attributes[0] if self.auth_state_attributes else "mail"
+
     def get_user_attributes(self, conn: ldap3.Connection, userdn: str) -> dict:
         # Called by LDAPAuthenticator with the connection bound as the person: resolve groups while it is open.
         attributes = super().get_user_attributes(conn, userdn)
@@ -103,6 +108,9 @@ class CampusLDAPAuthenticator(LDAPAuthenticator):
         if model is None:
             return None
         model["name"] = username
+        emails = model["auth_state"]["user_attributes"].get(self.email_attribute) or []
+        if emails:
+            model[EMAIL_KEY] = str(emails[0]).strip().lower()  # the directory is the campus's source of truth
         group_dns = model["auth_state"]["user_attributes"].pop(GROUPS_KEY, [])
         model["auth_state"]["group_dns"] = group_dns
         model["groups"] = sorted({group_name(dn) for dn in group_dns}) if self.sync_groups else None

@@ -24,6 +24,7 @@ from oauthenticator.oauth2 import OAuthLoginHandler, _deserialize_state, guess_c
 from tornado import web
 from traitlets import Dict, List, Unicode, default
 
+from campushub.identity.accounts import EMAIL_KEY
 from campushub.identity.usernames import InvalidUsername, normalize_username
 
 DISCOVERY = {
@@ -186,7 +187,11 @@ class CampusOIDCAuthenticator(GenericOAuthenticator):
 
     async def authenticate(self, handler, data=None):
         model = await super().authenticate(handler, data)
-        claim = getattr(self.parent, "claim", None)
-        if model is not None and claim is not None:
-            claim(self.normalize_username(model["name"]), self.method_id)
-        return model
+        if model is None:
+            return None
+        user_info = model.get("auth_state", {}).get(self.user_auth_state_key, {})
+        if user_info.get("email") and user_info.get("email_verified") is True:
+            model[EMAIL_KEY] = str(user_info["email"]).strip().lower()
+        model["name"] = self.normalize_username(model["name"])
+        settle = getattr(self.parent, "settle", None)
+        return settle(model, self.method_id) if settle is not None else model

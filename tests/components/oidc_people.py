@@ -14,12 +14,14 @@ CLIENT_SECRET = "oidc-client-secret-1"
 CLIENT_IDS = {"campus": "campushub", "google": "campushub-google"}
 
 
-def person(name: str, groups: list[str], *, verified: bool = True, hd: str | None = "campus.test") -> dict:
+def person(
+    name: str, groups: list[str], *, verified: bool = True, hd: str | None = "campus.test", email: str | None = None
+) -> dict:
     return {
         "sub": f"{name}-sub",
         "username": name,
         "password": f"{name}-sso-password-1",
-        "email": f"{name}@campus.test",
+        "email": email or f"{name}@campus.test",
         "email_verified": verified,
         "name": name.title(),
         "groups": groups,
@@ -33,7 +35,10 @@ ERIN = person("erin", ["guests"])  # in no allowed group
 GRACE = person("grace", [])  # Google: right domain, verified
 HENRY = person("henry", [], hd="other.test")  # Google: an account of another Workspace
 IVAN = person("ivan", [], verified=False)  # Google: e-mail not verified
-PEOPLE = [ALICE, DAVE, ERIN, GRACE, HENRY, IVAN]
+# The directory's alice (mail alice@campus.test) under another SSO username, and someone merely claiming her address.
+ASMITH = person("asmith", ["students"], email="alice@campus.test")
+MALLORY = person("mallory", ["students"], email="alice@campus.test", verified=False)
+PEOPLE = [ALICE, DAVE, ERIN, GRACE, HENRY, IVAN, ASMITH, MALLORY]
 
 
 def callback_url(hub_url: str, method: str) -> str:
