@@ -227,6 +227,10 @@ class OidcSignIn(Section):
             raise ValueError("the `generic` preset needs `discovery_url`")
         if self.preset == "azuread" and not self.tenant:
             raise ValueError("the `azuread` preset needs `tenant` (your directory ID)")
+        if (self.allowed_groups or self.admin_groups) and not self.groups_claim:
+            raise ValueError(
+                "`allowed_groups` and `admin_groups` need `groups_claim` (the claim holding each person's groups)"
+            )
         if "openid" not in self.scopes:
             raise ValueError("`scopes` must include `openid`: without it the provider sends no ID token to check")
         return self

@@ -86,6 +86,10 @@ def test_azuread_preset_checks_the_tenant_and_reads_the_id_token() -> None:
         ("sign_in:\n  oidc:\n    ldap: {preset: google, client_id: a, client_secret: b}\n", "cannot be ldap"),
         ("sign_in:\n  oidc:\n    Bad_Name: {preset: google, client_id: a, client_secret: b}\n", "oidc"),
         ("sign_in:\n  oidc:\n    g: {preset: google, client_id: a, client_secret: b, scopes: [email]}\n", "openid"),
+        (
+            "sign_in:\n  oidc:\n    g: {preset: google, client_id: a, client_secret: b, allowed_groups: [x]}\n",
+            "groups_claim",
+        ),
     ],
 )
 def test_bad_provider_settings(text: str, fragment: str) -> None:
