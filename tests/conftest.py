@@ -339,3 +339,17 @@ def oidc_provider() -> Iterator[StartProvider]:
             return providers.enter_context(running_provider(clients, users))
 
         yield start
+
+
+from tests.components.github import GitHub, running_github  # noqa: E402
+
+
+@pytest.fixture
+def github_standin() -> Iterator[Callable[[Sequence[dict], Sequence[dict]], GitHub]]:
+    """`start(clients, users)` serves GitHub's OAuth app flow and API on loopback (no real GitHub is reachable)."""
+    with ExitStack() as servers:
+
+        def start(clients: Sequence[dict], users: Sequence[dict]) -> GitHub:
+            return servers.enter_context(running_github(clients, users))
+
+        yield start

@@ -175,7 +175,7 @@ class LdapSignIn(Section):
         return self
 
 
-OidcPreset = Literal["generic", "azuread", "google"]
+OidcPreset = Literal["generic", "azuread", "google", "github"]
 METHOD_ID = r"^[a-z][a-z0-9-]{0,31}$"
 
 
@@ -185,13 +185,17 @@ class OidcSignIn(Section):
     preset: OidcPreset = Field(
         "generic",
         description="`generic` (any OpenID provider; needs `discovery_url`), `azuread` (needs `tenant`), "
-        "`google` (Google Workspace; `hosted_domain` restricts to your domain by the `hd` claim).",
+        "`google` (Google Workspace; `hosted_domain` restricts to your domain by the `hd` claim), "
+        "`github` (GitHub accounts; organisations and teams are the groups, as `org` and `org:team`).",
     )
     label: str = Field("Campus single sign-on", description="Text of this provider's button on the sign-in page.")
     discovery_url: str | None = Field(
         None,
         description="The provider's `/.well-known/openid-configuration` URL. Presets fill it in.",
         pattern=r"^https?://\S+$",
+    )
+    github_url: str | None = Field(
+        None, description="`github`: your GitHub Enterprise Server's URL. Empty: github.com.", pattern=r"^https?://\S+$"
     )
     tenant: str | None = Field(None, description="`azuread`: the directory (tenant) ID; only its accounts get in.")
     hosted_domain: list[str] = Field(
@@ -204,7 +208,9 @@ class OidcSignIn(Section):
         description="The redirect URI registered with the provider. Empty: "
         "`<public URL>/hub/oidc/<name>/oauth_callback`, from the address people use.",
     )
-    scopes: list[str] = Field(default_factory=lambda: ["openid", "profile", "email"], description="Scopes requested.")
+    scopes: list[str] | None = Field(
+        None, description="Scopes requested. Empty: `openid profile email`; for `github`: `read:org`."
+    )
     username_claim: str | None = Field(
         None,
         description="Claim holding the username. Empty: `email` for `google`, `preferred_username` otherwise "
@@ -227,20 +233,30 @@ class OidcSignIn(Section):
             raise ValueError("the `generic` preset needs `discovery_url`")
         if self.preset == "azuread" and not self.tenant:
             raise ValueError("the `azuread` preset needs `tenant` (your directory ID)")
+        if self.preset == "github":
+            if self.groups_claim:
+                raise ValueError("`github` groups are the person's organisations and teams: leave out `groups_claim`")
+            return self
         if (self.allowed_groups or self.admin_groups) and not self.groups_claim:
             raise ValueError(
                 "`allowed_groups` and `admin_groups` need `groups_claim` (the claim holding each person's groups)"
             )
-        if "openid" not in self.scopes:
+        if "openid" not in self.effective_scopes:
             raise ValueError("`scopes` must include `openid`: without it the provider sends no ID token to check")
         return self
+
+    @property
+    def effective_scopes(self) -> list[str]:
+        if self.scopes is not None:
+            return list(self.scopes)
+        return ["read:org"] if self.preset == "github" else ["openid", "profile", "email"]
 
     @property
     def effective_username_claim(self) -> str:
         """Google puts no preferred_username in its tokens; its accounts are named by e-mail."""
         if self.username_claim:
             return self.username_claim
-        return "email" if self.preset == "google" else "preferred_username"
+        return {"google": "email", "github": "login"}.get(self.preset, "preferred_username")
 
 
 LinkBy = Literal["none", "username", "email"]

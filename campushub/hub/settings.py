@@ -166,6 +166,43 @@ METHOD_CLASSES = {
 OIDC_CLASS = "campushub.identity.oidc.CampusOIDCAuthenticator"
 
 
+GITHUB_CLASS = "campushub.identity.github.CampusGitHubAuthenticator"
+
+
+def github_method_settings(name: str, github: OidcSignIn) -> dict[str, Any]:
+    """Keyword arguments of one CampusGitHubAuthenticator: organisations and teams are its groups."""
+    values: dict[str, Any] = {
+        "method_id": name,
+        "login_service": github.label,
+        "client_id": github.client_id,
+        "client_secret": github.client_secret,
+        "scope": github.effective_scopes,
+        "allowed_groups": {group.lower() for group in github.allowed_groups},
+        "admin_groups": {group.lower() for group in github.admin_groups},
+        "allow_all": github.allow_all,
+        "manage_groups": True,
+        "populate_teams_in_auth_state": True,
+    }
+    if github.github_url:
+        values["github_url"] = github.github_url
+    if github.callback_url:
+        values["oauth_callback_url"] = github.callback_url
+    return values
+
+
+def redirect_method(name: str, provider: OidcSignIn) -> dict[str, Any]:
+    """One button on the sign-in page: an OpenID provider, or GitHub."""
+    github = provider.preset == "github"
+    return {
+        "id": name,
+        "class": GITHUB_CLASS if github else OIDC_CLASS,
+        "label": provider.label,
+        "kind": "redirect",
+        "url_prefix": f"/oidc/{name}",
+        "config": github_method_settings(name, provider) if github else oidc_method_settings(name, provider),
+    }
+
+
 def oidc_method_settings(name: str, oidc: OidcSignIn) -> dict[str, Any]:
     """Keyword arguments of one CampusOIDCAuthenticator (several may exist, so not a config section)."""
     required_claims: dict[str, list[str]] = {}
@@ -179,7 +216,7 @@ def oidc_method_settings(name: str, oidc: OidcSignIn) -> dict[str, Any]:
         "discovery_url": discovery_url_for(oidc.preset, oidc.discovery_url, oidc.tenant),
         "client_id": oidc.client_id,
         "client_secret": oidc.client_secret,
-        "scope": list(oidc.scopes),
+        "scope": oidc.effective_scopes,
         "username_claim": oidc.effective_username_claim,
         "username_domains": list(oidc.username_domains),
         "required_claims": required_claims,
@@ -204,17 +241,8 @@ def sign_in_methods(config: CampusConfig) -> list[dict[str, Any]]:
         methods.append({"id": "local", "class": METHOD_CLASSES["local"], "label": "Sign in", "kind": "password"})
     if sign_in.ldap:
         methods.append({"id": "ldap", "class": METHOD_CLASSES["ldap"], "label": sign_in.ldap.label, "kind": "password"})
-    for name, oidc in sign_in.oidc.items():
-        methods.append(
-            {
-                "id": name,
-                "class": OIDC_CLASS,
-                "label": oidc.label,
-                "kind": "redirect",
-                "url_prefix": f"/oidc/{name}",
-                "config": oidc_method_settings(name, oidc),
-            }
-        )
+    for name, provider in sign_in.oidc.items():
+        methods.append(redirect_method(name, provider))
     return methods
 
 
@@ -234,7 +262,7 @@ def identity_settings(config: CampusConfig, layout: Layout) -> Settings:
             "link_by": config.sign_in.link_by,
             "db_url": database_url(config, layout),
             "manage_groups": bool(ldap and ldap.sync_groups)
-            or any(oidc.groups_claim for oidc in config.sign_in.oidc.values()),
+            or any(oidc.groups_claim or oidc.preset == "github" for oidc in config.sign_in.oidc.values()),
         },
         "LocalAccountsAuthenticator": local_method_settings(config, layout),
     }

@@ -38,6 +38,9 @@ def oidc_problems(name: str, oidc: OidcSignIn) -> list[tuple[str, str | None]]:
                 "`allow_all` is false (default deny).",
             )
         )
+    if oidc.preset == "github":
+        results.append(github_api_problem(name, oidc))
+        return results
     url = discovery_url_for(oidc.preset, oidc.discovery_url, oidc.tenant)
     try:
         document = fetch_discovery(url)
@@ -48,6 +51,21 @@ def oidc_problems(name: str, oidc: OidcSignIn) -> list[tuple[str, str | None]]:
     shown = ", ".join(f"{key} {value}" for key, value in endpoints.items())
     results.append((f"oidc {name} discovery ({shown})", None))
     return results
+
+
+def github_api_url(github_url: str | None) -> str:
+    """github.com's API has a host of its own; GitHub Enterprise Server serves it under /api/v3."""
+    return f"{github_url.rstrip('/')}/api/v3" if github_url else "https://api.github.com"
+
+
+def github_api_problem(name: str, github: OidcSignIn) -> tuple[str, str | None]:
+    """GitHub has no discovery document; its API's /meta says whether the hub can reach it at all."""
+    url = f"{github_api_url(github.github_url)}/meta"
+    try:
+        fetch_discovery(url)
+    except (OSError, ValueError) as exc:
+        return (f"oidc {name} github api", f"cannot read {url}: {exc}")
+    return (f"oidc {name} github api ({url})", None)
 
 
 def ldap_problems(ldap: LdapSignIn) -> list[tuple[str, str | None]]:

@@ -18,13 +18,12 @@ import urllib.request
 from functools import cached_property
 
 import jwt
-from jupyterhub.utils import url_path_join
 from oauthenticator.generic import GenericOAuthenticator
-from oauthenticator.oauth2 import OAuthLoginHandler, _deserialize_state, guess_callback_uri
+from oauthenticator.oauth2 import OAuthLoginHandler, _deserialize_state
 from tornado import web
 from traitlets import Dict, List, Unicode, default
 
-from campushub.identity.accounts import EMAIL_KEY
+from campushub.identity.redirect import REFUSED_NAME, RedirectMethodMixin
 from campushub.identity.usernames import InvalidUsername, normalize_username
 
 DISCOVERY = {
@@ -99,12 +98,11 @@ def id_token_claims(id_token: str, client_id: str, issuer: str) -> dict:
     )
 
 
-class CampusOIDCAuthenticator(GenericOAuthenticator):
+class CampusOIDCAuthenticator(RedirectMethodMixin, GenericOAuthenticator):
     """One OpenID provider, mounted at /hub/oidc/<method_id>/."""
 
     login_handler = NonceLoginHandler
 
-    method_id = Unicode(help="The method's key under sign_in.oidc; part of its URLs.").tag(config=True)
     discovery_url = Unicode(help="The provider's /.well-known/openid-configuration.").tag(config=True)
     username_domains = List(Unicode(), help="E-mail domains stripped from usernames; others refused.").tag(config=True)
     required_claims = Dict(help="Claim -> accepted values (Google `hd`, Azure `tid`).").tag(config=True)
@@ -128,18 +126,6 @@ class CampusOIDCAuthenticator(GenericOAuthenticator):
     @default("userdata_url")
     def _userdata_url_default(self) -> str:
         return self.discovered.get("userinfo_endpoint", "")
-
-    def scope_prefix(self, base_url: str) -> str:
-        return url_path_join(base_url, "oidc", self.method_id)
-
-    def login_url(self, base_url: str) -> str:
-        return url_path_join(self.scope_prefix(base_url), "oauth_login")
-
-    def get_callback_url(self, handler=None) -> str:
-        if self.oauth_callback_url or handler is None:
-            return super().get_callback_url(handler)
-        base = guess_callback_uri(handler.request.protocol, handler.request.host, handler.hub.server.base_url)
-        return url_path_join(base.rsplit("/oauth_callback", 1)[0], "oidc", self.method_id, "oauth_callback")
 
     async def get_token_info(self, handler, params):
         token_info = await super().get_token_info(handler, params)
@@ -175,7 +161,7 @@ class CampusOIDCAuthenticator(GenericOAuthenticator):
             return campus_username(value, list(self.username_domains))
         except InvalidUsername as exc:
             self.log.warning("OIDC username refused: %s", exc)
-            raise web.HTTPError(403, "Your account cannot be used on this hub. Ask an administrator.") from None
+            raise web.HTTPError(403, REFUSED_NAME) from None
 
     def check_blocked_users(self, username: str, auth_model: dict | None) -> bool:
         user_info = (auth_model or {}).get("auth_state", {}).get(self.user_auth_state_key, {})
@@ -187,11 +173,6 @@ class CampusOIDCAuthenticator(GenericOAuthenticator):
 
     async def authenticate(self, handler, data=None):
         model = await super().authenticate(handler, data)
-        if model is None:
-            return None
-        user_info = model.get("auth_state", {}).get(self.user_auth_state_key, {})
-        if user_info.get("email") and user_info.get("email_verified") is True:
-            model[EMAIL_KEY] = str(user_info["email"]).strip().lower()
-        model["name"] = self.normalize_username(model["name"])
-        settle = getattr(self.parent, "settle", None)
-        return settle(model, self.method_id) if settle is not None else model
+        user_info = (model or {}).get("auth_state", {}).get(self.user_auth_state_key, {})
+        verified = user_info.get("email") if user_info.get("email_verified") is True else None
+        return self.settled(model, verified)
