@@ -163,6 +163,13 @@ class LdapSignIn(Section):
     admin_groups: list[str] = Field(default_factory=list, description="Groups (names or DNs) whose members are admins.")
     sync_groups: bool = Field(True, description="Copy each person's groups into CampusHub groups at every sign-in.")
     email_attribute: str = Field("mail", description="Attribute holding the e-mail address (for `link_by: email`).")
+    username_domain: str | None = Field(
+        None,
+        description="Active Directory UPN suffix, e.g. `ad.example.edu`: people type `jdoe` or `jdoe@ad.example.edu`, "
+        "sign in as `jdoe`, and the directory is asked for `jdoe@ad.example.edu` (with `user_attribute: "
+        "userPrincipalName` or a `{username}` bind template). Other suffixes are refused.",
+        pattern=r"^[A-Za-z0-9.-]+$",
+    )
 
     @model_validator(mode="after")
     def _a_way_to_find_people(self) -> LdapSignIn:

@@ -8,6 +8,7 @@ without a hub, a disk or root.
 from __future__ import annotations
 
 import os
+import re
 import ssl
 import sys
 from dataclasses import dataclass
@@ -121,6 +122,13 @@ def local_method_settings(config: CampusConfig, layout: Layout) -> dict[str, Any
     }
 
 
+def ldap_login_pattern(username_domain: str | None) -> str:
+    """What ldapauthenticator may pass to the directory: a CampusHub username, with the UPN suffix if one is set."""
+    if not username_domain:
+        return USERNAME_PATTERN
+    return USERNAME_PATTERN.removesuffix("$") + "@" + re.escape(username_domain) + "$"
+
+
 def ldap_method_settings(config: CampusConfig) -> dict[str, Any]:
     ldap = config.sign_in.ldap
     assert ldap is not None
@@ -140,8 +148,9 @@ def ldap_method_settings(config: CampusConfig) -> dict[str, Any]:
         "campus_allow_all": ldap.allow_all,
         "campus_admin_groups": list(ldap.admin_groups),
         "sync_groups": ldap.sync_groups,
-        "valid_username_regex": USERNAME_PATTERN,
+        "valid_username_regex": ldap_login_pattern(ldap.username_domain),
         "auth_state_attributes": [ldap.email_attribute],
+        "username_domain": ldap.username_domain or "",
     }
     if ldap.search:
         values.update(

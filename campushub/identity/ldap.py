@@ -21,7 +21,7 @@ from tornado import web
 from traitlets import Bool, List, Unicode
 
 from campushub.identity.accounts import EMAIL_KEY
-from campushub.identity.usernames import InvalidUsername, normalize_username
+from campushub.identity.usernames import InvalidUsername, campus_username
 
 MAX_NESTING = 10
 GROUPS_KEY = "campushub_group_dns"
@@ -81,6 +81,9 @@ class CampusLDAPAuthenticator(LDAPAuthenticator):
     campus_allow_all = Bool(False, help="Every person in the directory may sign in.").tag(config=True)
     campus_admin_groups = List(Unicode(), help="Groups (names or DNs) whose members are admins.").tag(config=True)
     sync_groups = Bool(True, help="Return groups so JupyterHub syncs them (manage_groups).").tag(config=True)
+    username_domain = Unicode("", help="UPN suffix added for the directory and accepted in what people type.").tag(
+        config=True
+    )
 
     @property
     def email_attribute(self) -> str:
@@ -93,13 +96,15 @@ class CampusLDAPAuthenticator(LDAPAuthenticator):
         return attributes
 
     async def authenticate(self, handler, data: dict) -> dict | None:
+        domains = [self.username_domain] if self.username_domain else []
         try:
-            username = normalize_username(str(data.get("username", "")))
+            username = campus_username(str(data.get("username", "")), domains)
         except InvalidUsername:
             return None
+        login = f"{username}@{self.username_domain}" if self.username_domain else username
         token = _login_name.set(username)
         try:
-            model = await super().authenticate(handler, {**data, "username": username})
+            model = await super().authenticate(handler, {**data, "username": login})
         except LDAPException as exc:
             self.log.error("LDAP sign-in of %r failed: %s", username, exc)
             raise web.HTTPError(503, "The campus directory cannot be reached. Try again in a few minutes.") from None

@@ -24,7 +24,7 @@ from tornado import web
 from traitlets import Dict, List, Unicode, default
 
 from campushub.identity.redirect import REFUSED_NAME, RedirectMethodMixin
-from campushub.identity.usernames import InvalidUsername, normalize_username
+from campushub.identity.usernames import InvalidUsername, campus_username
 
 DISCOVERY = {
     "google": "https://accounts.google.com/.well-known/openid-configuration",
@@ -42,16 +42,6 @@ def discovery_url_for(preset: str, discovery_url: str | None, tenant: str | None
 def fetch_discovery(url: str) -> dict:
     with urllib.request.urlopen(url, timeout=10) as response:
         return json.load(response)
-
-
-def campus_username(value: str, domains: list[str]) -> str:
-    """`Alice@Uni.edu` -> `alice` when uni.edu is one of `domains`; a name without @ is used as it is."""
-    local, at, domain = value.strip().partition("@")
-    if at:
-        if domain.lower() not in [d.lower() for d in domains]:
-            raise InvalidUsername(f"{value!r} is not from {', '.join(domains) or 'an allowed domain'}")
-        value = local
-    return normalize_username(value)
 
 
 SIGN_IN_AGAIN = "The sign-in could not be completed. Go back to the sign-in page and try again."

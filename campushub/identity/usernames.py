@@ -37,6 +37,16 @@ def normalize_username(raw: str) -> str:
     return name
 
 
+def campus_username(value: str, domains: list[str]) -> str:
+    """`Alice@Uni.edu` -> `alice` when uni.edu is one of `domains`; a name without @ is used as it is."""
+    local, at, domain = value.strip().partition("@")
+    if at:
+        if domain.lower() not in [d.lower() for d in domains]:
+            raise InvalidUsername(f"{value!r} is not from {', '.join(domains) or 'an allowed domain'}")
+        value = local
+    return normalize_username(value)
+
+
 class CampusUsernamesMixin:
     """Authenticator methods applying CampusHub's username rule (JupyterHub's default only lower-cases)."""
 

@@ -169,3 +169,21 @@ def test_admin_from_campus_yaml_keeps_signing_in_locally(ldap_hub):
     admin = Student(ldap_hub.url, "admin")
     admin.sign_in(ADMIN_PASSWORD)
     assert me(admin)["admin"] is True
+
+
+@pytest.mark.parametrize("typed", ["frank", "Frank@Campus.Test"])
+def test_active_directory_user_principal_name(campus, hub_factory, slapd, typed):
+    config = ldap_config(slapd, url=slapd.ldaps_url, tls="ldaps", username_domain="campus.test")
+    config["search"]["user_attribute"] = "userPrincipalName"
+    campus.update(**{"sign_in.ldap": config})
+    hub = hub_factory()
+    frank = me(ldap_student(hub, slapd, typed, password=slapd.passwords["frank"]))
+    assert frank["name"] == "frank" and "students" in frank["groups"]
+
+
+def test_another_upn_suffix_is_refused(campus, hub_factory, slapd):
+    config = ldap_config(slapd, username_domain="campus.test")
+    config["search"]["user_attribute"] = "userPrincipalName"
+    campus.update(**{"sign_in.ldap": config})
+    hub = hub_factory()
+    assert me(ldap_student(hub, slapd, "frank@other.test", password=slapd.passwords["frank"])) is None

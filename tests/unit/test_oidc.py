@@ -11,8 +11,8 @@ import pytest
 from campushub.config.loader import parse_config
 from campushub.errors import UserError
 from campushub.hub.settings import Layout, hub_settings, public_methods, sign_in_methods
-from campushub.identity.oidc import campus_username, discovery_url_for, id_token_claims, nonce_for, state_id_of
-from campushub.identity.usernames import InvalidUsername
+from campushub.identity.oidc import discovery_url_for, id_token_claims, nonce_for, state_id_of
+from campushub.identity.usernames import InvalidUsername, campus_username
 
 
 @pytest.mark.parametrize(
