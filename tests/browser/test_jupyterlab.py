@@ -210,3 +210,36 @@ def test_sign_in_with_campus_sso_from_the_combined_page(campus, hub_factory, oid
     expect(page.locator(".jp-Launcher")).to_be_visible(timeout=SPAWN_TIMEOUT_MS)
     assert not watch.page_errors, watch.page_errors
     assert not watch.outbound, watch.outbound
+
+
+def test_sign_in_with_github_from_the_combined_page(campus, hub_factory, github_standin, context, monkeypatch):
+    monkeypatch.setenv("CAMPUSHUB_TEST_GITHUB_SECRET", "github-secret-1")
+    client = {"client_id": "Iv1.campushub", "client_secret": "github-secret-1"}
+    callback = f"{campus.url}/hub/oidc/github/oauth_callback"
+    user = {"login": "octo", "password": "octo-gh-password-1", "id": 1, "name": "Octo", "email": None,
+            "orgs": ["campus-courses"], "teams": [["campus-courses", "cs101"]]}  # fmt: skip
+    github = github_standin([{**client, "redirect_uri": callback}], [user])
+    section = {
+        "preset": "github",
+        "label": "GitHub",
+        "github_url": github.url,
+        "client_id": client["client_id"],
+        "client_secret": "${CAMPUSHUB_TEST_GITHUB_SECRET}",
+        "allowed_groups": ["campus-courses:cs101"],
+    }
+    campus.update(**{"sign_in.local": {}, "sign_in.oidc": {"github": section}})
+    hub = hub_factory()
+    page = context.new_page()
+    watch = PageWatch(context, page)
+    page.goto(f"{hub.url}/hub/login")
+    page.locator("#sign-in-github").get_by_role("button", name="GitHub").click()
+
+    expect(page).to_have_url(re.compile(rf"^{re.escape(github.url)}/login/oauth/authorize"), timeout=UI_TIMEOUT_MS)
+    page.locator("#login").fill("octo")
+    page.locator("#password").fill(user["password"])
+    page.locator("#submit").click()
+
+    expect(page).to_have_url(re.compile(r"/user/octo/lab"), timeout=SPAWN_TIMEOUT_MS)
+    expect(page.locator(".jp-Launcher")).to_be_visible(timeout=SPAWN_TIMEOUT_MS)
+    assert not watch.page_errors, watch.page_errors
+    assert not watch.outbound, watch.outbound
