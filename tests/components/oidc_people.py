@@ -11,11 +11,17 @@ from tests.components.oidc import Provider, StartProvider
 
 SECRET_ENV = "CAMPUSHUB_TEST_OIDC_SECRET"
 CLIENT_SECRET = "oidc-client-secret-1"
-CLIENT_IDS = {"campus": "campushub", "google": "campushub-google"}
+CLIENT_IDS = {"campus": "campushub", "google": "campushub-google", "entra": "campushub-entra"}
 
 
 def person(
-    name: str, groups: list[str], *, verified: bool = True, hd: str | None = "campus.test", email: str | None = None
+    name: str,
+    groups: list[str],
+    *,
+    verified: bool = True,
+    hd: str | None = "campus.test",
+    email: str | None = None,
+    tid: str | None = None,
 ) -> dict:
     return {
         "sub": f"{name}-sub",
@@ -26,6 +32,7 @@ def person(
         "name": name.title(),
         "groups": groups,
         **({"hd": hd} if hd else {}),
+        **({"tid": tid} if tid else {}),
     }
 
 
@@ -38,7 +45,11 @@ IVAN = person("ivan", [], verified=False)  # Google: e-mail not verified
 # The directory's alice (mail alice@campus.test) under another SSO username, and someone merely claiming her address.
 ASMITH = person("asmith", ["students"], email="alice@campus.test")
 MALLORY = person("mallory", ["students"], email="alice@campus.test", verified=False)
-PEOPLE = [ALICE, DAVE, ERIN, GRACE, HENRY, IVAN, ASMITH, MALLORY]
+# Entra ID: a member of the campus tenant, and a guest from another tenant (same groups, same e-mail domain).
+TENANT = "5f0c1a2b-campus-tenant"
+KIM = person("kim", ["students"], hd=None, tid=TENANT)
+LEO = person("leo", ["students"], hd=None, tid="9e8d7c6b-other-tenant")
+PEOPLE = [ALICE, DAVE, ERIN, GRACE, HENRY, IVAN, ASMITH, MALLORY, KIM, LEO]
 
 
 def callback_url(hub_url: str, method: str) -> str:
@@ -75,5 +86,16 @@ def sign_in_settings(provider: Provider) -> dict:
             "client_secret": f"${{{SECRET_ENV}}}",
             "username_domains": ["campus.test"],
             "allow_all": True,
+        },
+        "entra": {
+            "preset": "azuread",
+            "label": "Microsoft",
+            "tenant": TENANT,
+            "discovery_url": provider.discovery_url,
+            "client_id": CLIENT_IDS["entra"],
+            "client_secret": f"${{{SECRET_ENV}}}",
+            "scopes": ["openid", "profile", "email", "groups"],
+            "groups_claim": "groups",
+            "allowed_groups": ["students"],
         },
     }

@@ -19,6 +19,8 @@ from tests.components.oidc_people import (
     GRACE,
     HENRY,
     IVAN,
+    KIM,
+    LEO,
     SECRET_ENV,
     callback_url,
     sign_in_settings,
@@ -43,7 +45,7 @@ def provider(campus, oidc_provider) -> Provider:
 
 @pytest.fixture
 def oidc_hub(campus, hub_factory, provider):
-    """Built-in accounts, the campus SSO and Google on one sign-in page."""
+    """Built-in accounts, the campus SSO, Google and Entra ID on one sign-in page."""
     campus.update(**{"sign_in.local": {}, "sign_in.oidc": sign_in_settings(provider)})
     return hub_factory()
 
@@ -117,6 +119,18 @@ def test_another_workspace_is_refused_by_its_hd_claim(oidc_hub):
 def test_unverified_email_is_refused(oidc_hub):
     student, response = sso_sign_in(oidc_hub, "google", IVAN)
     assert refused(response, 403, "not verified")
+    assert me(student) is None
+
+
+def test_entra_id_member_of_the_tenant_signs_in_from_the_id_token(oidc_hub):
+    student, _ = sso_sign_in(oidc_hub, "entra", KIM)
+    kim = me(student)
+    assert kim["name"] == "kim" and "students" in kim["groups"]
+
+
+def test_entra_id_account_of_another_tenant_is_refused(oidc_hub):
+    student, response = sso_sign_in(oidc_hub, "entra", LEO)
+    assert refused(response, 403, "not currently authorized to use this hub")
     assert me(student) is None
 
 

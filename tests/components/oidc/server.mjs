@@ -3,7 +3,7 @@
 //   node server.mjs config.json
 //
 // config.json: {issuer, port, clients: [{client_id, client_secret, redirect_uris}],
-//               users: [{sub, username, password, email, email_verified, name, groups, hd?}]}
+//               users: [{sub, username, password, email, email_verified, name, groups, hd?, tid?}]}
 //
 // oidc-provider ships no login pages, so the interaction route below is ours: a plain
 // username/password form for the login prompt, and an automatic grant of whatever was
@@ -43,6 +43,7 @@ function claimsOf(user) {
     email_verified: user.email_verified,
     groups: user.groups ?? [],
     ...(user.hd ? { hd: user.hd } : {}),
+    ...(user.tid ? { tid: user.tid } : {}),
   };
 }
 
@@ -79,7 +80,7 @@ const provider = new Provider(config.issuer, {
   })),
   findAccount,
   claims: {
-    openid: ['sub', 'hd'],
+    openid: ['sub', 'hd', 'tid'],
     profile: ['name', 'preferred_username'],
     email: ['email', 'email_verified'],
     groups: ['groups'],
