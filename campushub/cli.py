@@ -120,7 +120,9 @@ def mask_secret_values(node: object) -> object:
     """Hide the value of every key that names a password or secret."""
     if isinstance(node, dict):
         return {
-            key: "[hidden]" if value and ("password" in key or "secret" in key) else mask_secret_values(value)
+            key: "[hidden]"
+            if isinstance(value, str) and value and ("password" in key or "secret" in key)
+            else mask_secret_values(value)
             for key, value in node.items()
         }
     if isinstance(node, list):

@@ -27,17 +27,29 @@ def sign_in_problems(config: CampusConfig) -> list[tuple[str, str | None]]:
     return results
 
 
+def oidc_allow_rule_problem(name: str, oidc: OidcSignIn) -> str | None:
+    """Default deny said aloud; and `allow_all` that would let the whole world in said louder."""
+    if not (oidc.allow_all or oidc.allowed_groups or oidc.admin_groups):
+        return (
+            f"nobody from this provider can sign in: `sign_in.oidc.{name}.allowed_groups` is empty and "
+            "`allow_all` is false (default deny)."
+        )
+    if oidc.allow_all and oidc.preset == "google" and not oidc.hosted_domain:
+        return (
+            f"`allow_all` without `hosted_domain` lets every Google account in, personal ones included: "
+            f"set `sign_in.oidc.{name}.hosted_domain` to your Workspace domain(s)."
+        )
+    if oidc.allow_all and oidc.preset == "github" and not oidc.github_url:  # github.com: everyone on earth
+        return (
+            f"`allow_all` lets every GitHub account in: use `sign_in.oidc.{name}.allowed_groups` "
+            "(`org` or `org:team`) instead."
+        )
+    return None
+
+
 def oidc_problems(name: str, oidc: OidcSignIn) -> list[tuple[str, str | None]]:
     """The provider's discovery document fetched, its issuer and endpoints shown; default deny said aloud."""
-    results: list[tuple[str, str | None]] = []
-    if not (oidc.allow_all or oidc.allowed_groups or oidc.admin_groups):
-        results.append(
-            (
-                f"oidc {name} allow rules",
-                f"nobody from this provider can sign in: `sign_in.oidc.{name}.allowed_groups` is empty and "
-                "`allow_all` is false (default deny).",
-            )
-        )
+    results: list[tuple[str, str | None]] = [(f"oidc {name} allow rules", oidc_allow_rule_problem(name, oidc))]
     if oidc.preset == "github":
         results.append(github_api_problem(name, oidc))
         return results

@@ -140,12 +140,19 @@ class CampusOIDCAuthenticator(RedirectMethodMixin, GenericOAuthenticator):
             raise web.HTTPError(403, SIGN_IN_AGAIN)
 
     def user_info_to_username(self, user_info: dict) -> str:
-        value = str(super().user_info_to_username(user_info))
-        if (
-            "@" in value
-            and user_info.get("email", "").lower() == value.lower()
-            and user_info.get("email_verified") is not True
-        ):
+        value = user_info.get(self.username_claim)
+        if not value:
+            # Claim names only: the values are someone's personal data.
+            self.log.error(
+                "OIDC %s: no %r claim from the provider (it sent %s); request the scope that carries it",
+                self.method_id,
+                self.username_claim,
+                ", ".join(sorted(user_info)),
+            )
+            raise web.HTTPError(403, REFUSED_NAME)
+        value = str(value)
+        if self.username_claim == "email" and user_info.get("email_verified") is not True:
+            # The name is the e-mail address; Azure's UPN (preferred_username) is the tenant's, not an e-mail.
             raise web.HTTPError(403, "Your e-mail address is not verified with your sign-in provider.")
         try:
             return campus_username(value, list(self.username_domains))
@@ -161,8 +168,6 @@ class CampusOIDCAuthenticator(RedirectMethodMixin, GenericOAuthenticator):
                 return False
         return super().check_blocked_users(username, auth_model)
 
-    async def authenticate(self, handler, data=None):
-        model = await super().authenticate(handler, data)
-        user_info = (model or {}).get("auth_state", {}).get(self.user_auth_state_key, {})
-        verified = user_info.get("email") if user_info.get("email_verified") is True else None
-        return self.settled(model, verified)
+    def vouched_email(self, model: dict) -> str | None:
+        user_info = model.get("auth_state", {}).get(self.user_auth_state_key, {})
+        return user_info.get("email") if user_info.get("email_verified") is True else None

@@ -10,6 +10,7 @@ from __future__ import annotations
 from jupyterhub.utils import url_path_join
 from oauthenticator.oauth2 import guess_callback_uri
 from tornado import web
+from tornado.httpclient import HTTPClientError
 from traitlets import Unicode
 from traitlets.config import LoggingConfigurable
 
@@ -17,6 +18,10 @@ from campushub.identity.accounts import EMAIL_KEY
 from campushub.identity.usernames import InvalidUsername, normalize_username
 
 REFUSED_NAME = "Your account cannot be used on this hub. Ask an administrator."
+PROVIDER_TROUBLE = (
+    "The sign-in service did not accept this hub's request. Try again in a few minutes; "
+    "if it keeps happening, tell an administrator (the hub's log says why)."
+)
 
 
 class RedirectMethodMixin(LoggingConfigurable):
@@ -44,12 +49,44 @@ class RedirectMethodMixin(LoggingConfigurable):
             self.log.warning("%s: username refused: %s", self.method_id, exc)
             raise web.HTTPError(403, REFUSED_NAME) from None
 
-    def settled(self, model: dict | None, vouched_email: str | None) -> dict | None:
-        """The model with the account CampusAuthenticator chose for it (it may refuse with a 403)."""
+    async def fetch(self, req, label="fetching", parse_json=True, **kwargs):
+        """A provider that refuses the hub (wrong client secret) or cannot be reached is a clear 503, not a 500."""
+        try:
+            return await super().fetch(req, label, parse_json, **kwargs)
+        except HTTPClientError as exc:
+            self.log.error(
+                "%s: %s at %s failed with HTTP %s: check client_id, client_secret and the redirect URI registered "
+                "with the provider",
+                self.method_id,
+                label,
+                req.url.split("?", 1)[0],
+                exc.code,
+            )
+        except OSError as exc:
+            self.log.error("%s: %s at %s failed: %s", self.method_id, label, req.url.split("?", 1)[0], exc)
+        raise web.HTTPError(503, PROVIDER_TROUBLE)
+
+    def vouched_email(self, model: dict) -> str | None:
+        """An e-mail address the provider vouches for (for `link_by: email`); none unless a method says so."""
+        return None
+
+    async def get_authenticated_user(self, handler, data=None) -> dict | None:
+        """The method's own pipeline (allow and block rules) first; only a sign-in it let through claims a name.
+
+        A refused person must not take a username (or link an address) on the way out.
+        """
+        model = await super().get_authenticated_user(handler, data)
         if model is None:
             return None
-        if vouched_email:
-            model[EMAIL_KEY] = vouched_email.strip().lower()
-        model["name"] = self.normalize_username(model["name"])
+        email = self.vouched_email(model)
+        if email:
+            model[EMAIL_KEY] = email.strip().lower()
         settle = getattr(self.parent, "settle", None)
-        return settle(model, self.method_id) if settle is not None else model
+        if settle is None:
+            return model
+        original = model["name"]
+        model = settle(model, self.method_id)
+        if model["name"] != original and model["name"] in self.blocked_users:
+            self.log.warning("%s: linked account %r is blocked", self.method_id, model["name"])
+            return None
+        return model

@@ -205,3 +205,33 @@ def test_check_shows_the_discovered_issuer(campus, provider):
 def test_buttons_keep_where_the_person_was_going(oidc_hub):
     page = requests.get(f"{oidc_hub.url}/hub/login", params={"next": "/hub/home?a=1&b=2"}, timeout=10).text
     assert "/hub/oidc/campus/oauth_login?next=%2Fhub%2Fhome%3Fa%3D1%26b%3D2" in page  # JupyterHub escaped it
+
+
+def test_a_refused_sign_in_takes_no_username(oidc_hub, campus):
+    """Erin, outside the allowed groups, is refused; her name stays free for whoever may have it."""
+    sso_sign_in(oidc_hub, "campus", ERIN)
+    campus.add_user("erin", "local-erin-password-1")
+    local = Student(oidc_hub.url, "erin")
+    local.sign_in("local-erin-password-1")
+    assert me(local)["name"] == "erin"
+
+
+def test_a_wrong_client_secret_is_a_clear_503(campus, hub_factory, provider, monkeypatch):
+    monkeypatch.setenv(SECRET_ENV, "not-the-registered-secret")
+    campus.update(**{"sign_in.oidc": {"campus": sign_in_settings(provider)["campus"]}})
+    hub = hub_factory()
+    student, response = sso_sign_in(hub, "campus", ALICE)
+    assert refused(response, 503, "did not accept this hub")
+    assert me(student) is None
+    assert "check client_id, client_secret" in hub.output()
+    assert "not-the-registered-secret" not in hub.output()
+
+
+def test_check_warns_when_google_would_let_every_account_in(campus, provider):
+    google = {**sign_in_settings(provider)["google"], "hosted_domain": []}
+    campus.update(**{"sign_in.oidc": {"google": google}})
+    result = campus.cli("check")
+    assert result.returncode == 1
+    assert "FAIL oidc google allow rules: `allow_all` without `hosted_domain` lets every Google account in" in (
+        result.stdout
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from campushub.cli import effective_yaml, mask_url_password
+from campushub.cli import effective_yaml, mask_secret_values, mask_url_password
 from campushub.config.schema import CampusConfig
 from campushub.runtime import mask_secrets
 
@@ -135,3 +135,12 @@ def test_effective_yaml_without_database_url() -> None:
     text = effective_yaml(CampusConfig())
     assert "url: null" in text
     assert "idle_timeout: 3600" in text
+
+
+def test_check_hides_secret_settings_but_not_numbers_named_after_passwords() -> None:
+    shown = mask_secret_values(
+        {"sign_in": {"local": {"min_password_length": 10}, "oidc": {"sso": {"client_secret": "s3cret", "label": "x"}}}}
+    )
+    assert shown == {
+        "sign_in": {"local": {"min_password_length": 10}, "oidc": {"sso": {"client_secret": "[hidden]", "label": "x"}}}
+    }
