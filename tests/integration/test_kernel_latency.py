@@ -1,0 +1,38 @@
+"""Low-latency kernels: the kernel websocket in the user's server has Nagle's algorithm off."""
+
+from __future__ import annotations
+
+import pwd
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import TEST_USER_PREFIX
+from tests.integration.test_servers import running_student
+from tests.sockets import accepted_connections
+
+pytestmark = pytest.mark.integration
+
+
+def server_pid(system_user: str) -> int:
+    uid = pwd.getpwnam(system_user).pw_uid
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if entry.stat().st_uid == uid and b"jupyterhub-singleuser" in (entry / "cmdline").read_bytes():
+                return int(entry.name)
+        except OSError:
+            continue
+    raise AssertionError(f"no jupyterhub-singleuser process of {system_user}")
+
+
+def test_the_kernel_websocket_sends_without_delay(campus, hub):
+    alice = running_student(campus, hub, "alice")
+    pid = server_pid(f"{TEST_USER_PREFIX}alice")
+    before = {(c.local_port, c.peer_port) for c in accepted_connections(pid) if c.nodelay}
+    kernel = alice.kernel()
+    assert kernel.execute("print(1+1)").strip() == "2"  # the websocket is open and in use
+    opened = [c for c in accepted_connections(pid) if c.nodelay and (c.local_port, c.peer_port) not in before]
+    assert opened, f"no connection to the server has TCP_NODELAY: {accepted_connections(pid)}"
+    kernel.close()
