@@ -19,9 +19,10 @@ from typing import IO
 
 from campushub.config.schema import CampusConfig
 from campushub.hub.apply import LISTEN_IP_ENV, LISTEN_PORT_ENV
-from campushub.hub.settings import Layout
+from campushub.hub.settings import Layout, server_environment
 
 HUB_CONFIG = Path(__file__).parent / "hub" / "jupyterhub_config.py"
+FORKSERVER = Path(__file__).parent / "compute" / "forkserver.py"
 _SECRETS = (
     re.compile(r"(?i)((?:token|password|secret|_xsrf)[\"']?\s*[=:]\s*[\"']?)[^\s&\"',;]+"),
     re.compile(r"(?i)(authorization:\s*(?:token|bearer|basic)\s+)\S+"),
@@ -59,6 +60,29 @@ def _tee(stream: IO[str], log_file: IO[str], ready_banner: str) -> None:
         log_file.flush()
 
 
+def start_forkserver(config: CampusConfig, layout: Layout, output: int) -> subprocess.Popen | None:
+    """The fork server of fast spawn, in the user environment's Python, with nothing secret in its environment.
+
+    Started before the hub so that its imports are done by the time the first student signs in.
+    """
+    if not config.compute.local.fast_spawn:
+        return None
+    env = server_environment(config, layout)
+    env.update({key: os.environ[key] for key in ("LANG", "LC_ALL", "TZ") if key in os.environ})
+    env["HOME"] = str(layout.run_dir)
+    python = layout.environment / "bin" / "python"
+    layout.forkserver_socket.unlink(missing_ok=True)
+    return subprocess.Popen(
+        [str(python), str(FORKSERVER), str(layout.forkserver_socket)],
+        cwd=layout.run_dir,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=output,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
 def run_hub(config_path: Path, config: CampusConfig, layout: Layout) -> int:
     env = dict(os.environ)
     env["CAMPUSHUB_CONFIG"] = str(config_path)
@@ -66,17 +90,21 @@ def run_hub(config_path: Path, config: CampusConfig, layout: Layout) -> int:
     env[LISTEN_PORT_ENV] = str(config.listen.port)
     command = [sys.executable, "-m", "jupyterhub", "-f", str(HUB_CONFIG)]
     log_path = layout.logs_dir / "campushub.log"
-    with open(log_path, "a", encoding="utf-8") as log_file:
+    # One pipe for the hub, the fork server and every server either starts: all of it is teed and masked.
+    read_end, write_end = os.pipe()
+    with open(log_path, "a", encoding="utf-8") as log_file, os.fdopen(read_end, encoding="utf-8") as output:
         os.chmod(log_path, 0o600)
+        forkserver = start_forkserver(config, layout, write_end)
         proc = subprocess.Popen(
             command,
             cwd=layout.run_dir,
             env=env,
-            stdout=subprocess.PIPE,
+            stdout=write_end,
             stderr=subprocess.STDOUT,
             text=True,
             start_new_session=True,  # Ctrl-C reaches us; we stop the hub in order
         )
+        os.close(write_end)
 
         def stop(signum: int, frame: object) -> None:
             if proc.poll() is None:
@@ -85,8 +113,11 @@ def run_hub(config_path: Path, config: CampusConfig, layout: Layout) -> int:
         signal.signal(signal.SIGINT, stop)
         signal.signal(signal.SIGTERM, stop)
         banner = f"\n    {config.name} is ready at {public_url(config)}\n\n"
-        tee = threading.Thread(target=_tee, args=(proc.stdout, log_file, banner), daemon=True)
+        tee = threading.Thread(target=_tee, args=(output, log_file, banner), daemon=True)
         tee.start()
         status = proc.wait()
+        if forkserver is not None:
+            forkserver.terminate()
+            forkserver.wait(timeout=10)
         tee.join(timeout=5)
     return 0 if status in (0, -signal.SIGTERM) else status

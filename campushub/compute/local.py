@@ -5,19 +5,64 @@ name, home 0700) and their server runs as that account, so users cannot read
 each other's files. Run as an ordinary user ("personal mode"), every server
 runs as that one account with a directory per user under data_dir: handy on
 a laptop, but users are not isolated, and `campushub up` says so.
+
+With fast spawn on, servers are forked from the fork server `campushub up`
+started (compute/forkserver.py) instead of being started afresh; when it
+cannot be reached, a server starts the usual way and the log says why.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import pwd
+import socket
 from pathlib import Path
 
 from jupyterhub.spawner import LocalProcessSpawner, set_user_setuid
+from jupyterhub.utils import random_port
 from traitlets import Bool, Unicode
 
 from campushub.compute.system_users import ensure_system_user
+
+FORK_TIMEOUT = 30.0
+
+
+class ForkUnavailable(Exception):
+    """The fork server cannot start this server; the spawner starts it afresh instead."""
+
+
+def current_umask() -> int:
+    """The hub's umask, which a server started afresh inherits (read without changing it)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("Umask:"):
+            return int(line.split()[1], 8)
+    return 0o022
+
+
+def ask_forkserver(path: str, request: dict) -> dict:
+    """One request, one line of JSON back: {"pid": ...} from the new server, or {"error": ...}."""
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+            conn.settimeout(FORK_TIMEOUT)
+            conn.connect(path)
+            conn.sendall(json.dumps(request).encode() + b"\n")
+            data = b""
+            while not data.endswith(b"\n"):
+                chunk = conn.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+    except OSError as exc:
+        raise ForkUnavailable(f"fork server at {path}: {exc}") from None
+    try:
+        reply = json.loads(data)
+    except ValueError:
+        raise ForkUnavailable("the fork server gave no answer") from None
+    if "pid" not in reply:
+        raise ForkUnavailable(reply.get("error", "no pid in the answer"))
+    return reply
 
 
 class CampusLocalSpawner(LocalProcessSpawner):
@@ -29,6 +74,9 @@ class CampusLocalSpawner(LocalProcessSpawner):
     user_prefix = Unicode("nb-", help="Prefix of the system account made for each campus user.").tag(config=True)
     home_base = Unicode("/home", help="Parent directory of the system accounts' homes.").tag(config=True)
     personal_root = Unicode(help="Parent of per-user directories in personal mode.").tag(config=True)
+    forkserver_socket = Unicode("", help="The fork server's socket; empty: every server starts afresh.").tag(
+        config=True
+    )
 
     @property
     def system_username(self) -> str:
@@ -60,7 +108,34 @@ class CampusLocalSpawner(LocalProcessSpawner):
         else:
             Path(self.user_home).mkdir(mode=0o700, parents=True, exist_ok=True)
         self.notebook_dir = self.user_home
+        if self.forkserver_socket:
+            try:
+                return await self.fork_start()
+            except ForkUnavailable as exc:
+                self.log.warning("Fast spawn unavailable for %s (%s): starting afresh", self.user.name, exc)
         return await super().start()
+
+    async def fork_start(self) -> tuple[str, int]:
+        """LocalProcessSpawner.start, with the process forked by the fork server instead of started by Popen."""
+        if self.shell_cmd or not self.cmd or not self.cmd[0].endswith("jupyterhub-singleuser"):
+            raise ForkUnavailable("a custom server command")
+        if self.port == 0:
+            self.port = random_port()
+        entry = pwd.getpwnam(self.system_username)
+        request = {
+            "argv": [*self.cmd, *self.get_args()],
+            "env": self.get_env(),
+            "uid": entry.pw_uid,
+            "gid": entry.pw_gid,
+            "groups": os.getgrouplist(entry.pw_name, entry.pw_gid) if self.isolate_users else os.getgroups(),
+            "cwd": self.user_home,
+            "umask": current_umask(),
+        }
+        reply = await asyncio.get_running_loop().run_in_executor(None, ask_forkserver, self.forkserver_socket, request)
+        self.log.info("Forked %s's server as pid %s", self.user.name, reply["pid"])
+        self.proc = None  # not our child: poll and stop go by pid, as for a server the hub found running
+        self.pid = reply["pid"]
+        return (self.ip or "127.0.0.1", self.port)
 
     def make_preexec_fn(self, name: str):
         if self.isolate_users:

@@ -52,6 +52,10 @@ class Layout:
     def run_dir(self) -> Path:
         return self.data_dir / "run"
 
+    @property
+    def forkserver_socket(self) -> Path:
+        return self.run_dir / "forkserver.sock"
+
 
 def layout_for(config: CampusConfig) -> Layout:
     from campushub.hub.proxy import find_proxy
@@ -293,17 +297,23 @@ def branding_settings(config: CampusConfig, layout: Layout) -> Settings:
     }
 
 
+def server_environment(config: CampusConfig, layout: Layout) -> dict[str, str]:
+    """What every user's server gets besides its own variables (also the fork server's whole environment)."""
+    env_bin = layout.environment / "bin"
+    return {
+        "PATH": f"{env_bin}:/usr/local/bin:/usr/bin:/bin",
+        "JUPYTERHUB_ACTIVITY_INTERVAL": str(activity_interval(config.compute.idle_timeout)),
+        "JUPYTER_CONFIG_PATH": str(SINGLEUSER_CONFIG),
+    }
+
+
 def compute_settings(config: CampusConfig, layout: Layout) -> Settings:
     env_bin = layout.environment / "bin"
     interval = activity_interval(config.compute.idle_timeout)
     spawner: dict[str, Any] = {
         "cmd": [str(env_bin / "jupyterhub-singleuser")],
         "default_url": "/lab",
-        "environment": {
-            "PATH": f"{env_bin}:/usr/local/bin:/usr/bin:/bin",
-            "JUPYTERHUB_ACTIVITY_INTERVAL": str(interval),
-            "JUPYTER_CONFIG_PATH": str(SINGLEUSER_CONFIG),
-        },
+        "environment": server_environment(config, layout),
         # A venv's own VIRTUAL_ENV/PYTHONPATH from the hub's process must not leak into users' servers.
         "env_keep": ["LANG", "LC_ALL", "TZ"],
     }
@@ -319,6 +329,7 @@ def compute_settings(config: CampusConfig, layout: Layout) -> Settings:
             "user_prefix": local.user_prefix,
             "home_base": str(local.home_base),
             "personal_root": str(layout.users_dir),
+            "forkserver_socket": str(layout.forkserver_socket) if local.fast_spawn else "",
         },
     }
 

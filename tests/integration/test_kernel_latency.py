@@ -2,29 +2,13 @@
 
 from __future__ import annotations
 
-import pwd
-from pathlib import Path
-
 import pytest
 
 from tests.conftest import TEST_USER_PREFIX
 from tests.integration.test_servers import running_student
-from tests.sockets import accepted_connections
+from tests.procfs import accepted_connections, server_pid
 
 pytestmark = pytest.mark.integration
-
-
-def server_pid(system_user: str) -> int:
-    uid = pwd.getpwnam(system_user).pw_uid
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            if entry.stat().st_uid == uid and b"jupyterhub-singleuser" in (entry / "cmdline").read_bytes():
-                return int(entry.name)
-        except OSError:
-            continue
-    raise AssertionError(f"no jupyterhub-singleuser process of {system_user}")
 
 
 def test_the_kernel_websocket_sends_without_delay(campus, hub):

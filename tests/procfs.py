@@ -1,15 +1,19 @@
-"""Socket options of another process's open connections, read as root through pidfd_getfd(2).
+"""What the kernel knows of another process, read as root: identity, environment, memory, sockets.
 
-`ss` shows neither TCP_NODELAY nor which connection is which; duplicating the process's own file
-descriptors and asking the kernel is exact and needs no timing.
+Tests compare users' servers through /proc rather than through what the servers say of
+themselves. Socket options come through pidfd_getfd(2): `ss` shows neither TCP_NODELAY nor which
+connection is which; duplicating the process's own descriptors and asking the kernel is exact.
 """
 
 from __future__ import annotations
 
 import ctypes
 import os
+import pwd
+import re
 import socket
 from dataclasses import dataclass
+from pathlib import Path
 
 _SYS_PIDFD_OPEN = 434
 _SYS_PIDFD_GETFD = 438
@@ -66,3 +70,46 @@ def accepted_connections(pid: int) -> list[Connection]:
     """The connections clients opened to `pid`'s listening ports (not those it opened itself)."""
     listening, connected = tcp_sockets(pid)
     return [connection for connection in connected if connection.local_port in listening]
+
+
+def server_pid(system_user: str) -> int:
+    """The Jupyter server of `system_user`: started afresh, or forked (it keeps the fork server's command line)."""
+    uid = pwd.getpwnam(system_user).pw_uid
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+            if entry.stat().st_uid == uid and (b"jupyterhub-singleuser" in cmdline or b"forkserver.py" in cmdline):
+                return int(entry.name)
+        except OSError:
+            continue
+    raise AssertionError(f"no Jupyter server process of {system_user}")
+
+
+def status(pid: int) -> dict[str, str]:
+    lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    return {key: value.strip() for key, _, value in (line.partition(":") for line in lines)}
+
+
+def environ(pid: int) -> dict[str, str]:
+    raw = Path(f"/proc/{pid}/environ").read_bytes()
+    return dict(item.decode().partition("=")[::2] for item in raw.split(b"\0") if item)
+
+
+def memory_contains(pid: int, needle: bytes) -> bool:
+    """Whether `needle` is anywhere in the process's writable memory (heap, stacks, anonymous maps)."""
+    maps = Path(f"/proc/{pid}/maps").read_text().splitlines()
+    with open(f"/proc/{pid}/mem", "rb", buffering=0) as mem:
+        for line in maps:
+            match = re.match(r"([0-9a-f]+)-([0-9a-f]+) rw", line)
+            if not match:
+                continue
+            start, end = (int(value, 16) for value in match.groups())
+            try:
+                mem.seek(start)
+                if needle in mem.read(end - start):
+                    return True
+            except OSError:
+                continue
+    return False
