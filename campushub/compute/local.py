@@ -22,11 +22,13 @@ from pathlib import Path
 
 from jupyterhub.spawner import LocalProcessSpawner, set_user_setuid
 from jupyterhub.utils import random_port
-from traitlets import Bool, Unicode
+from traitlets import Bool, Integer, Unicode
 
+from campushub.compute.start_queue import StartQueue, wait_until_listening
 from campushub.compute.system_users import ensure_system_user
 
 FORK_TIMEOUT = 30.0
+START_QUEUE = StartQueue()  # one line for the whole hub
 
 
 class ForkUnavailable(Exception):
@@ -77,6 +79,13 @@ class CampusLocalSpawner(LocalProcessSpawner):
     forkserver_socket = Unicode("", help="The fork server's socket; empty: every server starts afresh.").tag(
         config=True
     )
+    parallel_starts = Integer(0, help="Servers getting ready at once; others wait in line. 0: one per CPU.").tag(
+        config=True
+    )
+
+    @property
+    def start_slots(self) -> int:
+        return self.parallel_starts or os.cpu_count() or 1
 
     @property
     def system_username(self) -> str:
@@ -108,12 +117,43 @@ class CampusLocalSpawner(LocalProcessSpawner):
         else:
             Path(self.user_home).mkdir(mode=0o700, parents=True, exist_ok=True)
         self.notebook_dir = self.user_home
+        await START_QUEUE.acquire(self, self.start_slots)
+        try:
+            ip, port = await self.launch()
+        except BaseException:
+            await START_QUEUE.release()
+            raise
+        self._slot_release = asyncio.create_task(self.release_slot_when_up(ip, port))
+        return ip, port
+
+    async def launch(self) -> tuple[str, int]:
         if self.forkserver_socket:
             try:
                 return await self.fork_start()
             except ForkUnavailable as exc:
                 self.log.warning("Fast spawn unavailable for %s (%s): starting afresh", self.user.name, exc)
         return await super().start()
+
+    async def release_slot_when_up(self, ip: str, port: int) -> None:
+        """The slot is held while the server imports and starts (the CPU-heavy part), not just while forking."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + float(self.start_timeout)
+        try:
+            while loop.time() < deadline:
+                if await wait_until_listening(ip, port, timeout=1.0) or await self.poll() is not None:
+                    break  # up, or gone: either way it no longer needs the slot
+        finally:
+            await START_QUEUE.release()
+
+    async def progress(self):
+        """Where the student stands while waiting: their place in line, then the start itself."""
+        while (ahead := START_QUEUE.position(self)) is not None:
+            if ahead:
+                yield {"progress": 10, "message": f"Many servers are starting: {ahead} ahead of yours..."}
+            else:
+                yield {"progress": 20, "message": "Yours is next..."}
+            await asyncio.sleep(0.5)
+        yield {"progress": 50, "message": "Starting your server..."}
 
     async def fork_start(self) -> tuple[str, int]:
         """LocalProcessSpawner.start, with the process forked by the fork server instead of started by Popen."""

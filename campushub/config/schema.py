@@ -327,6 +327,12 @@ class LocalCompute(Section):
         description="Prefix of the system account made for each campus user when running as root (`nb-alice`).",
     )
     home_base: Path = Field(Path("/home"), description="Where those system accounts' home directories are made.")
+    parallel_starts: int = Field(
+        0,
+        ge=0,
+        description="How many servers may be getting ready at once; the others wait in line and their sign-in page "
+        "says how many are ahead. 0: one per CPU core.",
+    )
     fast_spawn: bool = Field(
         True,
         description="Fork users' servers from a process that has imported Jupyter once (a fraction of the CPU of "

@@ -330,6 +330,7 @@ def compute_settings(config: CampusConfig, layout: Layout) -> Settings:
             "home_base": str(local.home_base),
             "personal_root": str(layout.users_dir),
             "forkserver_socket": str(layout.forkserver_socket) if local.fast_spawn else "",
+            "parallel_starts": local.parallel_starts,
         },
     }
 
