@@ -14,8 +14,10 @@ from ruamel.yaml import YAML
 from campushub import __version__
 from campushub.config.loader import DEFAULT_FILE, load_config, override_listen
 from campushub.config.schema import CampusConfig
+from campushub.courses.hubapi import HubAPI, HubAPIError
+from campushub.courses.warmer import warm
 from campushub.errors import UserError
-from campushub.hub.settings import database_url, layout_for
+from campushub.hub.settings import database_url, internal_ports, layout_for
 from campushub.identity.accounts import AccountExists, AccountStore, NoSuchAccount
 from campushub.identity.usernames import InvalidUsername, normalize_username
 from campushub.preflight import probes
@@ -267,6 +269,37 @@ def users_remove(config_path: Path, names: tuple[str, ...]) -> None:
 def users_invite(config_path: Path, uses: int, days: int) -> None:
     """Print a new invite code (sign-up mode `invite`)."""
     click.echo(_store(load_config(config_path).config).create_invite(uses, timedelta(days=days)))
+
+
+@cli.group("courses")
+def courses_group() -> None:
+    """Courses from campus.yaml: warm their students' servers."""
+
+
+@courses_group.command("warm")
+@config_option
+@click.argument("course_id")
+def courses_warm(config_path: Path, course_id: str) -> None:
+    """Start the servers of everyone in COURSE_ID now (the running hub paces them)."""
+    config = load_config(config_path).config
+    course = config.courses.get(course_id)
+    if course is None:
+        known = ", ".join(sorted(config.courses)) or "none"
+        raise UserError(f"no course {course_id!r} in campus.yaml (courses: {known}).")
+    layout = layout_for(config)
+    if not layout.courses_token_file.exists():
+        raise UserError("CampusHub has not been started with this course yet: run `campushub up` first.")
+    hub_port, _ = internal_ports(config)
+    api = HubAPI(f"http://127.0.0.1:{hub_port}/hub/api", layout.courses_token_file.read_text().strip())
+    try:
+        report = warm(api, course)
+    except HubAPIError as exc:
+        raise UserError(f"the hub did not answer ({exc}): is `campushub up` running?") from None
+    click.echo(f"{course_id}: {len(report.started)} started, {len(report.already_running)} already running")
+    for name, reason in report.failed.items():
+        click.echo(f"  {name}: {reason}", err=True)
+    if report.failed:
+        sys.exit(1)
 
 
 def main() -> None:

@@ -362,6 +362,43 @@ class Compute(Section):
     local: LocalCompute = Field(default_factory=LocalCompute, description="Settings of the `local` backend.")
 
 
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+ClockTime = Annotated[str, StringConstraints(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
+
+
+class Meeting(Section):
+    """A weekly meeting of a course (lecture, lab), in the hub machine's local time."""
+
+    days: list[Weekday] = Field(min_length=1, description="Weekdays it meets: `mon` ... `sun`.")
+    start: ClockTime = Field(description="Start, `HH:MM` (24-hour, the hub machine's local time).")
+    end: ClockTime = Field(description="End, `HH:MM`, later the same day.")
+
+    @model_validator(mode="after")
+    def _ends_after_it_starts(self) -> Meeting:
+        if self.end <= self.start:
+            raise ValueError(f"`end` ({self.end}) must be later than `start` ({self.start}) on the same day")
+        return self
+
+
+class Course(Section):
+    """A course: who is in it, and when it meets (servers are started for its students before each meeting)."""
+
+    title: str = Field("", description="Its name as people know it.")
+    members: list[Username] = Field(default_factory=list, description="Usernames of its students and staff.")
+    groups: list[str] = Field(
+        default_factory=list, description="CampusHub groups (e.g. synced from the directory) whose members are in it."
+    )
+    meetings: list[Meeting] = Field(default_factory=list, description="When it meets, every week.")
+    warm_before: Duration = Field(
+        600, ge=0, description="Start its students' servers this long before each meeting (seconds, or '10m')."
+    )
+    release_after: Duration = Field(
+        900,
+        ge=0,
+        description="This long after a meeting ends, stop the servers started for it that nobody used.",
+    )
+
+
 class CampusConfig(Section):
     """One institution's CampusHub."""
 
@@ -376,3 +413,7 @@ class CampusConfig(Section):
     admins: list[Username] = Field(default_factory=list, description="Usernames with full admin rights.")
     sign_in: SignIn = Field(default_factory=SignIn, description="How people sign in.")
     compute: Compute = Field(default_factory=Compute, description="Where notebook servers run.")
+    courses: dict[Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")], Course] = Field(
+        default_factory=dict,
+        description="Courses by a short ID of your choice (`phys101`), used by `campushub courses warm ID`.",
+    )

@@ -7,8 +7,10 @@ without a hub, a disk or root.
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import secrets
 import ssl
 import sys
 from dataclasses import dataclass
@@ -25,6 +27,7 @@ Settings = dict[str, dict[str, Any]]
 TEMPLATES = Path(__file__).parent / "templates"
 SINGLEUSER_CONFIG = Path(__file__).parent.parent / "singleuser" / "config"
 CULLER_SERVICE = "idle-culler"
+COURSES_SERVICE = "campushub-courses"
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,11 @@ class Layout:
     @property
     def run_dir(self) -> Path:
         return self.data_dir / "run"
+
+    @property
+    def courses_token_file(self) -> Path:
+        """The courses service's API token: `campushub courses warm` uses it too."""
+        return self.secrets_dir / "courses-service-token"
 
     @property
     def forkserver_socket(self) -> Path:
@@ -355,6 +363,35 @@ def culler_settings(config: CampusConfig, layout: Layout) -> Settings:
     return {"JupyterHub": {"services": [service], "load_roles": [role]}}
 
 
+def read_or_create_secret(path: Path) -> str:
+    """A secret kept in a 0600 file under the private data dir, made on first use."""
+    if not path.exists():
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_hex(32))
+    return path.read_text().strip()
+
+
+def courses_settings(config: CampusConfig, layout: Layout) -> Settings:
+    """The service that warms courses' servers before their meetings (only when courses are configured)."""
+    if not config.courses:
+        return {}
+    courses = {key: course.model_dump(mode="json") for key, course in config.courses.items()}
+    service = {
+        "name": COURSES_SERVICE,
+        "command": [sys.executable, "-m", "campushub.courses.warmer"],
+        "api_token": read_or_create_secret(layout.courses_token_file),
+        "environment": {"CAMPUSHUB_COURSES": json.dumps(courses)},
+    }
+    role = {
+        "name": COURSES_SERVICE,
+        "scopes": ["list:users", "read:users", "read:users:activity", "admin:users", "servers", "read:groups"],
+        "services": [COURSES_SERVICE],
+    }
+    return {"JupyterHub": {"services": [service], "load_roles": [role]}}
+
+
 MAPPERS = (
     listen_settings,
     storage_settings,
@@ -362,17 +399,21 @@ MAPPERS = (
     branding_settings,
     compute_settings,
     culler_settings,
+    courses_settings,
 )
 
 
 def hub_settings(config: CampusConfig, layout: Layout) -> Settings:
-    """All settings, merged: later mappers add traits, they never overwrite earlier ones."""
+    """All settings, merged: later mappers add traits (or items to lists such as services), never overwrite."""
     merged: Settings = {}
     for mapper in MAPPERS:
         for section, values in mapper(config, layout).items():
             target = merged.setdefault(section, {})
-            clash = set(target) & set(values)
-            if clash:
-                raise ValueError(f"{mapper.__name__} sets {section}.{sorted(clash)} twice")
-            target.update(values)
+            for key, value in values.items():
+                if key not in target:
+                    target[key] = value
+                elif isinstance(target[key], list) and isinstance(value, list):
+                    target[key] = [*target[key], *value]
+                else:
+                    raise ValueError(f"{mapper.__name__} sets {section}.{key} twice")
     return merged

@@ -18,9 +18,12 @@ EXAMPLE = CHECKOUT / "campushub" / "config" / "campus.example.yaml"
 
 # `key:` at the start of a line, active or commented out (`  # key: value`); the indentation gives the nesting.
 # Inside a commented-out block (`  #   key:`), the spaces after the first one behind `#` count as indentation too.
-_KEY_LINE = re.compile(r"^(?P<indent> *)(?:#(?P<inner> *))?(?P<key>[a-z][a-z_-]*):(?:\s|$)")
+_KEY_LINE = re.compile(r"^(?P<indent> *)(?:#(?P<inner> *))?(?P<key>[a-z][a-z0-9_-]*):(?:\s|$)")
 
 SCHEMA_PATHS = [key.path for key in walk(CampusConfig)]
+
+
+NAMED_SECTIONS = {"oidc", "courses"}
 
 
 def example_key_paths(text: str) -> set[str]:
@@ -36,8 +39,10 @@ def example_key_paths(text: str) -> set[str]:
             stack.pop()
         stack.append((indent, match["key"]))
         names = [name for _, name in stack]
-        # Under `oidc`, the admin names each provider: the schema calls that level `<name>`.
-        names = [("<name>" if index and names[index - 1] == "oidc" else name) for index, name in enumerate(names)]
+        # Under `oidc` and `courses`, the admin names each entry: the schema calls that level `<name>`.
+        names = [
+            ("<name>" if index and names[index - 1] in NAMED_SECTIONS else name) for index, name in enumerate(names)
+        ]
         paths.add(".".join(names))
     return paths
 

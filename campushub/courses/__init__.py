@@ -1,0 +1,1 @@
+"""Courses: rosters and meeting times; servers warmed before each meeting."""

@@ -1,0 +1,126 @@
+"""Warm servers for a course: started before its meetings, released after if nobody used them.
+
+Runs as a JupyterHub service (`python -m campushub.courses.warmer`) that looks at the timetable
+every half minute; `campushub courses warm ID` uses the same code to warm a course by hand.
+A student who signs in to a warm server goes straight to it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from campushub.config.schema import Course
+from campushub.courses.hubapi import HubAPI, HubAPIError
+from campushub.courses.schedule import MeetingTime, meetings_to_warm, release_due
+
+TICK_SECONDS = 30
+# Activity this long after warming means the student used the server (its start reports some itself).
+USED_AFTER = timedelta(minutes=2)
+log = logging.getLogger("campushub.warmer")
+
+
+@dataclass
+class WarmReport:
+    started: list[str] = field(default_factory=list)
+    already_running: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+
+
+def roster(api: HubAPI, course: Course) -> list[str]:
+    names = set(course.members)
+    for group in course.groups:
+        names.update(api.group_members(group))
+    return sorted(names)
+
+
+def warm(api: HubAPI, course: Course) -> WarmReport:
+    """Start the server of everyone in the course who has none (the hub's start queue paces them)."""
+    report = WarmReport()
+    for name in roster(api, course):
+        try:
+            user = api.user(name)
+            if user is None:
+                api.create_user(name)
+            elif user.get("servers", {}).get(""):
+                report.already_running.append(name)
+                continue
+            api.start_server(name)
+            report.started.append(name)
+        except HubAPIError as exc:
+            report.failed[name] = str(exc)
+    return report
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+
+
+def unused_since(user: dict, warmed_at: datetime) -> bool:
+    """No sign of the student after the warm start: neither they nor their server did anything since."""
+    server = user.get("servers", {}).get("")
+    if not server:
+        return False
+    stamps = [_parse_time(user.get("last_activity")), _parse_time(server.get("last_activity"))]
+    return all(stamp is None or stamp <= warmed_at + USED_AFTER for stamp in stamps)
+
+
+def release(api: HubAPI, warmed: dict[str, datetime]) -> list[str]:
+    stopped = []
+    for name, warmed_at in warmed.items():
+        user = api.user(name)
+        if user is not None and unused_since(user, warmed_at):
+            api.stop_server(name)
+            stopped.append(name)
+    return stopped
+
+
+@dataclass
+class Warmer:
+    """The service's memory: which servers it started for which meeting (forgotten on restart: the culler's)."""
+
+    api: HubAPI
+    courses: dict[str, Course]
+    warmed: dict[MeetingTime, dict[str, datetime]] = field(default_factory=dict)
+
+    def tick(self, now_local: datetime, now_utc: datetime) -> None:
+        for meeting in meetings_to_warm(self.courses, now_local):
+            if meeting not in self.warmed:
+                report = warm(self.api, self.courses[meeting.course])
+                self.warmed[meeting] = dict.fromkeys(report.started, now_utc)
+                log.info(
+                    "Warmed %s for its meeting at %s: %d started, %d already running, %d failed %s",
+                    meeting.course,
+                    meeting.start.strftime("%a %H:%M"),
+                    len(report.started),
+                    len(report.already_running),
+                    len(report.failed),
+                    report.failed or "",
+                )
+        for meeting in list(self.warmed):
+            if release_due(self.courses[meeting.course], meeting, now_local):
+                stopped = release(self.api, self.warmed.pop(meeting))
+                log.info("Released %d unused servers of %s: %s", len(stopped), meeting.course, ", ".join(stopped))
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="[%(levelname).1s %(asctime)s campushub-warmer] %(message)s")
+    courses = {key: Course.model_validate(value) for key, value in json.loads(os.environ["CAMPUSHUB_COURSES"]).items()}
+    warmer = Warmer(HubAPI(os.environ["JUPYTERHUB_API_URL"], os.environ["JUPYTERHUB_API_TOKEN"]), courses)
+    log.info("Watching the timetable of %d course(s)", len(courses))
+    while True:
+        try:
+            warmer.tick(datetime.now(), datetime.now(UTC))
+        except HubAPIError as exc:
+            log.warning("%s (trying again in %ss)", exc, TICK_SECONDS)
+        sys.stdout.flush()
+        time.sleep(TICK_SECONDS)
+
+
+if __name__ == "__main__":
+    main()
