@@ -59,6 +59,11 @@ lint:
 	$(BIN)/ruff check campushub tests
 	$(BIN)/ruff format --check campushub tests
 
+# CampusHub against stock JupyterHub, 50 students starting servers within a minute (root; bench/README.md).
+# Needs `make install` first; options go in ARGS: make bench ARGS="--users 5 --window 10"
+bench:
+	$(BIN)/python bench/lecture_start.py $(ARGS)
+
 docs:
 	$(BIN)/python -m campushub.config.reference docs/config-reference.md
 

@@ -292,6 +292,7 @@ def courses_warm(config_path: Path, course_id: str) -> None:
     hub_port, _ = internal_ports(config)
     api = HubAPI(f"http://127.0.0.1:{hub_port}/hub/api", layout.courses_token_file.read_text().strip())
     try:
+        api.request("GET", "/")
         report = warm(api, course)
     except HubAPIError as exc:
         raise UserError(f"the hub did not answer ({exc}): is `campushub up` running?") from None

@@ -83,6 +83,12 @@ class CampusLocalSpawner(LocalProcessSpawner):
         config=True
     )
 
+    _launched = False  # whether this spawn has left the start line (progress waits for it)
+
+    def run_pre_spawn_hook(self):
+        self._launched = False  # a new spawn: progress must wait for its place in line
+        return super().run_pre_spawn_hook()
+
     @property
     def start_slots(self) -> int:
         return self.parallel_starts or os.cpu_count() or 1
@@ -117,7 +123,10 @@ class CampusLocalSpawner(LocalProcessSpawner):
         else:
             Path(self.user_home).mkdir(mode=0o700, parents=True, exist_ok=True)
         self.notebook_dir = self.user_home
-        await START_QUEUE.acquire(self, self.start_slots)
+        try:
+            await START_QUEUE.acquire(self, self.start_slots)
+        finally:
+            self._launched = True  # in its slot, or given up: either way no longer in line
         try:
             ip, port = await self.launch()
         except BaseException:
@@ -147,12 +156,16 @@ class CampusLocalSpawner(LocalProcessSpawner):
 
     async def progress(self):
         """Where the student stands while waiting: their place in line, then the start itself."""
-        while (ahead := START_QUEUE.position(self)) is not None:
-            if ahead:
-                yield {"progress": 10, "message": f"Many servers are starting: {ahead} ahead of yours..."}
-            else:
-                yield {"progress": 20, "message": "Yours is next..."}
-            await asyncio.sleep(0.5)
+        said = None
+        while not self._launched:  # preparing the account, then in line
+            ahead = START_QUEUE.position(self)
+            if ahead is not None and ahead != said:  # a new line on the page only when the place changes
+                if ahead:
+                    yield {"progress": 10, "message": f"Many servers are starting: {ahead} ahead of yours..."}
+                else:
+                    yield {"progress": 20, "message": "Yours is next..."}
+                said = ahead
+            await asyncio.sleep(0.1)
         yield {"progress": 50, "message": "Starting your server..."}
 
     async def fork_start(self) -> tuple[str, int]:

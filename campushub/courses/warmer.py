@@ -10,8 +10,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -20,6 +22,7 @@ from campushub.courses.hubapi import HubAPI, HubAPIError
 from campushub.courses.schedule import MeetingTime, meetings_to_warm, release_due
 
 TICK_SECONDS = 30
+WARM_REQUESTS = 32
 # Activity this long after warming means the student used the server (its start reports some itself).
 USED_AFTER = timedelta(minutes=2)
 log = logging.getLogger("campushub.warmer")
@@ -39,19 +42,27 @@ def roster(api: HubAPI, course: Course) -> list[str]:
     return sorted(names)
 
 
+def warm_one(api: HubAPI, name: str) -> str:
+    """'started' or 'already running'; HubAPIError when the hub refuses."""
+    user = api.user(name)
+    if user is None:
+        api.create_user(name)
+    elif user.get("servers", {}).get(""):
+        return "already running"
+    api.start_server(name)
+    return "started"
+
+
 def warm(api: HubAPI, course: Course) -> WarmReport:
-    """Start the server of everyone in the course who has none (the hub's start queue paces them)."""
+    """Start the server of everyone in the course who has none, all requests at once: the hub's start line paces
+    the starts themselves, and each request may wait for its start a while before the hub answers."""
     report = WarmReport()
-    for name in roster(api, course):
+    names = roster(api, course)
+    with ThreadPoolExecutor(max_workers=WARM_REQUESTS) as pool:
+        outcomes = {name: pool.submit(warm_one, api, name) for name in names}
+    for name, outcome in outcomes.items():
         try:
-            user = api.user(name)
-            if user is None:
-                api.create_user(name)
-            elif user.get("servers", {}).get(""):
-                report.already_running.append(name)
-                continue
-            api.start_server(name)
-            report.started.append(name)
+            (report.started if outcome.result() == "started" else report.already_running).append(name)
         except HubAPIError as exc:
             report.failed[name] = str(exc)
     return report
@@ -94,18 +105,23 @@ class Warmer:
                 report = warm(self.api, self.courses[meeting.course])
                 self.warmed[meeting] = dict.fromkeys(report.started, now_utc)
                 log.info(
-                    "Warmed %s for its meeting at %s: %d started, %d already running, %d failed %s",
+                    "Warmed %s for its meeting at %s: %d started, %d already running, %d failed",
                     meeting.course,
                     meeting.start.strftime("%a %H:%M"),
                     len(report.started),
                     len(report.already_running),
                     len(report.failed),
-                    report.failed or "",
                 )
+                for name, reason in report.failed.items():
+                    log.warning("Could not warm %s's server: %s", name, reason)
         for meeting in list(self.warmed):
             if release_due(self.courses[meeting.course], meeting, now_local):
                 stopped = release(self.api, self.warmed.pop(meeting))
-                log.info("Released %d unused servers of %s: %s", len(stopped), meeting.course, ", ".join(stopped))
+                log.info("Released %d unused server(s) of %s%s", len(stopped), meeting.course, _names(stopped))
+
+
+def _names(names: list[str]) -> str:
+    return f": {', '.join(names)}" if names else ""
 
 
 def main() -> None:
@@ -113,6 +129,8 @@ def main() -> None:
     courses = {key: Course.model_validate(value) for key, value in json.loads(os.environ["CAMPUSHUB_COURSES"]).items()}
     warmer = Warmer(HubAPI(os.environ["JUPYTERHUB_API_URL"], os.environ["JUPYTERHUB_API_TOKEN"]), courses)
     log.info("Watching the timetable of %d course(s)", len(courses))
+    signal.signal(signal.SIGINT, lambda *_: sys.exit(0))  # the hub stopping: nothing to clean up
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     while True:
         try:
             warmer.tick(datetime.now(), datetime.now(UTC))

@@ -321,6 +321,8 @@ def compute_settings(config: CampusConfig, layout: Layout) -> Settings:
     spawner: dict[str, Any] = {
         "cmd": [str(env_bin / "jupyterhub-singleuser")],
         "default_url": "/lab",
+        # Time in the start line counts: a start may wait for others before its own begins.
+        "start_timeout": 300,
         "environment": server_environment(config, layout),
         # A venv's own VIRTUAL_ENV/PYTHONPATH from the hub's process must not leak into users' servers.
         "env_keep": ["LANG", "LC_ALL", "TZ"],
@@ -382,7 +384,8 @@ def courses_settings(config: CampusConfig, layout: Layout) -> Settings:
         "name": COURSES_SERVICE,
         "command": [sys.executable, "-m", "campushub.courses.warmer"],
         "api_token": read_or_create_secret(layout.courses_token_file),
-        "environment": {"CAMPUSHUB_COURSES": json.dumps(courses)},
+        # Meeting times are local: the service keeps the time zone `campushub up` was given.
+        "environment": {"CAMPUSHUB_COURSES": json.dumps(courses), **{k: v for k, v in os.environ.items() if k == "TZ"}},
     }
     role = {
         "name": COURSES_SERVICE,

@@ -48,7 +48,7 @@ def test_two_students_on_both_hubs_give_every_figure(tmp_path: Path):
     assert pngs[0].stem == jsons[0].stem
 
     document = json.loads(jsons[0].read_text())
-    assert set(document["hubs"]) == {"campushub", "stock"}
+    assert set(document["hubs"]) == {"campushub", "campushub-warmed", "stock"}
     for label, hub in document["hubs"].items():
         students = hub["students"]
         summary = hub["summary"]

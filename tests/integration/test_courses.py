@@ -65,3 +65,11 @@ def test_warming_an_unknown_course_says_which_exist(campus):
     assert result.returncode == 2
     assert "no course 'bio' in campus.yaml (courses: chem)" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_warming_while_campushub_is_down_says_so(campus, hub_factory):
+    campus.update(courses={"chem": {"members": ["wd"]}})
+    hub_factory().stop()
+    result = campus.cli("courses", "warm", "chem")
+    assert result.returncode == 2
+    assert "is `campushub up` running?" in result.stderr and "Traceback" not in result.stderr

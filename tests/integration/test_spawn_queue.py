@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -33,22 +34,27 @@ def progress_messages(student: Student) -> list[str]:
     return messages
 
 
-def sign_in_and_watch(hub, name: str) -> list[str]:
-    """Sign in, then start the server as the browser does (/hub/spawn, which waits a while before showing the
-    pending page) while reading the progress stream beside it, as the pending page's script would."""
+def signed_in(hub, name: str) -> Student:
     student = Student(hub.url, name)
     student.session.get(f"{hub.url}/hub/login")
     form = {"username": name, "password": PASSWORD, "_xsrf": student._xsrf()}
     assert student.session.post(f"{hub.url}/hub/login", data=form, allow_redirects=False).status_code == 302
+    return student
+
+
+def start_and_watch(student: Student, go: threading.Barrier) -> list[str]:
+    """Ask for the server (all students at the same moment) and read the progress stream beside it, as the
+    spawn-pending page's script does."""
     with ThreadPoolExecutor(1) as pool:
-        spawn = pool.submit(student.session.get, f"{hub.url}/hub/spawn")
+        go.wait()
+        start = pool.submit(student.hub_api, "POST", f"/users/{student.name}/server")
         deadline = time.monotonic() + 10
         while True:  # until the hub has the start under way
             messages = progress_messages(student)
             if messages or time.monotonic() > deadline:
                 break
-            time.sleep(0.05)
-        spawn.result()
+            time.sleep(0.02)
+        assert start.result().status_code in (201, 202)
     return messages
 
 
@@ -57,8 +63,10 @@ def test_students_wait_in_line_and_see_their_place(campus, hub_factory):
     for name in NAMES:
         campus.add_user(name, PASSWORD)
     hub = hub_factory()
-    with ThreadPoolExecutor(len(NAMES)) as pool:
-        seen = list(pool.map(lambda name: sign_in_and_watch(hub, name), NAMES))
+    students = [signed_in(hub, name) for name in NAMES]  # sign-ins one by one; the starts all at once
+    go = threading.Barrier(len(students))
+    with ThreadPoolExecutor(len(students)) as pool:
+        seen = list(pool.map(lambda student: start_and_watch(student, go), students))
     everything = [message for messages in seen for message in messages]
     assert any("ahead of yours" in message or "Yours is next" in message for message in everything), seen
     assert all(any("ready" in message.lower() for message in messages) for messages in seen), seen

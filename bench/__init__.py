@@ -1,0 +1,1 @@
+"""Benchmarks of CampusHub against stock JupyterHub; `bench/lecture_start.py` is the entry point."""
