@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from campushub.compute.start_queue import StartQueue
+
+
+def run(scenario):
+    """asyncio.run in a thread of its own: the session's browser (Playwright) keeps a loop in the main thread."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, scenario()).result()
 
 
 def test_first_come_first_served_within_the_slots() -> None:
@@ -28,7 +35,7 @@ def test_first_come_first_served_within_the_slots() -> None:
         assert peak[0] == 2
         return order
 
-    assert asyncio.run(scenario()) == list("abcde")
+    assert run(scenario) == list("abcde")
 
 
 def test_positions_and_a_start_given_up_in_line() -> None:
@@ -47,4 +54,4 @@ def test_positions_and_a_start_given_up_in_line() -> None:
         await asyncio.wait_for(c, 1)
         assert queue.active == 1 and queue.waiting == []
 
-    asyncio.run(scenario())
+    run(scenario)
