@@ -113,6 +113,8 @@ class Kernel:
                         "store_history": False,
                         "user_expressions": {},
                         "allow_stdin": False,
+                        # Each call stands alone: after an error, the kernel must not abort the next request.
+                        "stop_on_error": False,
                     },
                     "channel": "shell",
                 }
@@ -130,6 +132,8 @@ class Kernel:
                 output.append(content["data"].get("text/plain", ""))
             elif kind == "error":
                 raise ExecutionError(f"{content['ename']}: {content['evalue']}")
+            elif kind == "execute_reply" and content.get("status") == "aborted":
+                raise ExecutionError("the kernel aborted the request")
             elif kind == "status" and content["execution_state"] == "idle":
                 return "".join(output)
 
