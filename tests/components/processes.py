@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+from pathlib import Path
 
 
 def stop_process(process: subprocess.Popen[bytes], timeout: float) -> None:
@@ -17,3 +18,29 @@ def stop_process(process: subprocess.Popen[bytes], timeout: float) -> None:
     except subprocess.TimeoutExpired:
         os.kill(process.pid, signal.SIGKILL)
         process.wait()
+
+
+def stall_report(process: subprocess.Popen[bytes]) -> str:
+    """What the machine and a daemon that never got ready were doing: enough to tell a busy machine from a hang.
+
+    The daemon's own state and kernel wait channel say whether it ran, slept or waited on I/O; the load
+    average and the busiest processes say whether something else had the CPUs.
+    """
+    lines = [f"load average: {' '.join(f'{load:.2f}' for load in os.getloadavg())}"]
+    for name in ("status", "wchan"):
+        try:
+            text = Path(f"/proc/{process.pid}/{name}").read_text()
+        except OSError as error:
+            text = f"unreadable ({error.strerror})"
+        if name == "status":
+            text = " ".join(line for line in text.splitlines() if line.startswith(("State:", "VmRSS:", "Threads:")))
+        lines.append(f"daemon {process.pid} {name}: {text}")
+    busiest = subprocess.run(
+        ["ps", "-eo", "pid,stat,pcpu,rss,etimes,args", "--sort=-pcpu", "--cols", "160"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.splitlines()[:12]
+    lines.append("busiest processes:")
+    lines.extend(busiest)
+    return "\n".join(lines)

@@ -28,7 +28,7 @@ from pathlib import Path
 import ldap3
 from ldap3.core.exceptions import LDAPException
 
-from tests.components.processes import stop_process
+from tests.components.processes import stall_report, stop_process
 
 SLAPD = Path("/usr/sbin/slapd")
 SCHEMA_DIR = Path("/etc/ldap/schema")
@@ -38,7 +38,7 @@ BASE_DN = "dc=campus,dc=test"
 ROOT_DN = f"cn=admin,{BASE_DN}"
 READER_PASSWORD = "reader-password-1"
 PASSWORDS = {name: f"{name}-password-1" for name in ("alice", "bob", "carol", "dave", "erin", "frank")}
-START_TIMEOUT = 15.0
+START_TIMEOUT = 60.0
 
 # slapd has no Active Directory schema; this is the smallest one that lets an AD-style
 # entry (found by sAMAccountName, no uid) exist. OIDs are under an example arc.
@@ -290,7 +290,9 @@ def _wait_until_answering(
             return ldap3.Connection(server, ROOT_DN, root_password, auto_bind=True, raise_exceptions=True)
         except LDAPException:
             time.sleep(0.05)
-    raise RuntimeError(f"slapd did not answer within {START_TIMEOUT}s:\n{log.read_text(errors='replace')}")
+    raise RuntimeError(
+        f"slapd did not answer within {START_TIMEOUT}s:\n{log.read_text(errors='replace')}\n{stall_report(process)}"
+    )
 
 
 def _ssha(password: str) -> str:
