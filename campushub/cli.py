@@ -293,10 +293,12 @@ def courses_warm(config_path: Path, course_id: str) -> None:
     api = HubAPI(f"http://127.0.0.1:{hub_port}/hub/api", layout.courses_token_file.read_text().strip())
     try:
         api.request("GET", "/")
-        report = warm(api, course)
+        report = warm(api, course, config.sign_in.ldap)
     except HubAPIError as exc:
         raise UserError(f"the hub did not answer ({exc}): is `campushub up` running?") from None
     click.echo(f"{course_id}: {len(report.started)} started, {len(report.already_running)} already running")
+    for note in report.notes:
+        click.echo(f"  {note}", err=True)
     for name, reason in report.failed.items():
         click.echo(f"  {name}: {reason}", err=True)
     if report.failed:

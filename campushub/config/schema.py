@@ -386,7 +386,9 @@ class Course(Section):
     title: str = Field("", description="Its name as people know it.")
     members: list[Username] = Field(default_factory=list, description="Usernames of its students and staff.")
     groups: list[str] = Field(
-        default_factory=list, description="CampusHub groups (e.g. synced from the directory) whose members are in it."
+        default_factory=list,
+        description="Groups whose members are in it: CampusHub groups, and the directory's own groups (nested ones "
+        "too) when `sign_in.ldap` has `search` and `groups_base`, so people who never signed in are warmed too.",
     )
     meetings: list[Meeting] = Field(default_factory=list, description="When it meets, every week.")
     warm_before: Duration = Field(

@@ -17,7 +17,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from campushub.config.schema import Course
+from campushub.config.schema import Course, LdapSignIn
+from campushub.courses.directory import DirectoryRoster, DirectoryUnavailable, directory_roster, uses_directory_rosters
 from campushub.courses.hubapi import HubAPI, HubAPIError
 from campushub.courses.schedule import MeetingTime, meetings_to_warm, release_due
 
@@ -33,13 +34,38 @@ class WarmReport:
     started: list[str] = field(default_factory=list)
     already_running: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # who was left out of the roster, and why
 
 
-def roster(api: HubAPI, course: Course) -> list[str]:
+def roster(api: HubAPI, course: Course, ldap: LdapSignIn | None = None) -> tuple[list[str], list[str]]:
+    """Members, members of its CampusHub groups, and (with a directory to search) of its directory groups.
+
+    Returns the usernames and notes on whom the directory's groups could not contribute.
+    """
     names = set(course.members)
     for group in course.groups:
         names.update(api.group_members(group))
-    return sorted(names)
+    notes: list[str] = []
+    if course.groups and ldap is not None and uses_directory_rosters(ldap):
+        try:
+            found = directory_roster(ldap, course.groups)
+        except DirectoryUnavailable as exc:
+            notes.append(f"{exc}; only the groups' members who have signed in before were warmed")
+        else:
+            names |= found.usernames
+            notes.extend(roster_notes(found, ldap))
+    return sorted(names), notes
+
+
+def roster_notes(found: DirectoryRoster, ldap: LdapSignIn) -> list[str]:
+    notes = []
+    if found.not_allowed:
+        refused = ", ".join(sorted(found.not_allowed))
+        notes.append(f"not warmed, since sign-in would refuse them (not in `allowed_groups`): {refused}")
+    if found.unnamed:
+        attribute = ldap.search.user_attribute if ldap.search else "uid"
+        notes.append(f"not warmed, no usable `{attribute}` in the directory: {'; '.join(sorted(found.unnamed))}")
+    return notes
 
 
 def warm_one(api: HubAPI, name: str) -> str:
@@ -53,11 +79,11 @@ def warm_one(api: HubAPI, name: str) -> str:
     return "started"
 
 
-def warm(api: HubAPI, course: Course) -> WarmReport:
+def warm(api: HubAPI, course: Course, ldap: LdapSignIn | None = None) -> WarmReport:
     """Start the server of everyone in the course who has none, all requests at once: the hub's start line paces
     the starts themselves, and each request may wait for its start a while before the hub answers."""
-    report = WarmReport()
-    names = roster(api, course)
+    names, notes = roster(api, course, ldap)
+    report = WarmReport(notes=notes)
     with ThreadPoolExecutor(max_workers=WARM_REQUESTS) as pool:
         outcomes = {name: pool.submit(warm_one, api, name) for name in names}
     for name, outcome in outcomes.items():
@@ -97,12 +123,13 @@ class Warmer:
 
     api: HubAPI
     courses: dict[str, Course]
+    ldap: LdapSignIn | None = None
     warmed: dict[MeetingTime, dict[str, datetime]] = field(default_factory=dict)
 
     def tick(self, now_local: datetime, now_utc: datetime) -> None:
         for meeting in meetings_to_warm(self.courses, now_local):
             if meeting not in self.warmed:
-                report = warm(self.api, self.courses[meeting.course])
+                report = warm(self.api, self.courses[meeting.course], self.ldap)
                 self.warmed[meeting] = dict.fromkeys(report.started, now_utc)
                 log.info(
                     "Warmed %s for its meeting at %s: %d started, %d already running, %d failed",
@@ -114,6 +141,8 @@ class Warmer:
                 )
                 for name, reason in report.failed.items():
                     log.warning("Could not warm %s's server: %s", name, reason)
+                for note in report.notes:
+                    log.warning("%s: %s", meeting.course, note)
         for meeting in list(self.warmed):
             if release_due(self.courses[meeting.course], meeting, now_local):
                 stopped = release(self.api, self.warmed.pop(meeting))
@@ -127,7 +156,9 @@ def _names(names: list[str]) -> str:
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="[%(levelname).1s %(asctime)s campushub-warmer] %(message)s")
     courses = {key: Course.model_validate(value) for key, value in json.loads(os.environ["CAMPUSHUB_COURSES"]).items()}
-    warmer = Warmer(HubAPI(os.environ["JUPYTERHUB_API_URL"], os.environ["JUPYTERHUB_API_TOKEN"]), courses)
+    directory = os.environ.get("CAMPUSHUB_DIRECTORY")
+    ldap = LdapSignIn.model_validate(json.loads(directory)) if directory else None
+    warmer = Warmer(HubAPI(os.environ["JUPYTERHUB_API_URL"], os.environ["JUPYTERHUB_API_TOKEN"]), courses, ldap)
     log.info("Watching the timetable of %d course(s)", len(courses))
     signal.signal(signal.SIGINT, lambda *_: sys.exit(0))  # the hub stopping: nothing to clean up
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))

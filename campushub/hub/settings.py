@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from campushub.config.schema import CampusConfig, OidcSignIn
+from campushub.courses.directory import uses_directory_rosters
 from campushub.identity.oidc import discovery_url_for
 from campushub.identity.usernames import PATTERN as USERNAME_PATTERN
 
@@ -375,6 +376,17 @@ def read_or_create_secret(path: Path) -> str:
     return path.read_text().strip()
 
 
+def directory_environment(config: CampusConfig) -> dict[str, str]:
+    """The directory sign-in's settings, search password included, for rosters from directory groups.
+
+    Only the hub's own account can read a service's environment; the log never shows it.
+    """
+    ldap = config.sign_in.ldap
+    if ldap is None or not uses_directory_rosters(ldap):
+        return {}
+    return {"CAMPUSHUB_DIRECTORY": json.dumps(ldap.model_dump(mode="json"))}
+
+
 def courses_settings(config: CampusConfig, layout: Layout) -> Settings:
     """The service that warms courses' servers before their meetings (only when courses are configured)."""
     if not config.courses:
@@ -385,7 +397,11 @@ def courses_settings(config: CampusConfig, layout: Layout) -> Settings:
         "command": [sys.executable, "-m", "campushub.courses.warmer"],
         "api_token": read_or_create_secret(layout.courses_token_file),
         # Meeting times are local: the service keeps the time zone `campushub up` was given.
-        "environment": {"CAMPUSHUB_COURSES": json.dumps(courses), **{k: v for k, v in os.environ.items() if k == "TZ"}},
+        "environment": {
+            "CAMPUSHUB_COURSES": json.dumps(courses),
+            **{k: v for k, v in os.environ.items() if k == "TZ"},
+            **directory_environment(config),
+        },
     }
     role = {
         "name": COURSES_SERVICE,

@@ -8,12 +8,12 @@ tried on its own so the failure names the step and the DN involved.
 from __future__ import annotations
 
 import ssl
-from urllib.parse import urlsplit
 
 import ldap3
 from ldap3.core.exceptions import LDAPBindError, LDAPException, LDAPSocketOpenError
 
 from campushub.config.schema import CampusConfig, LdapSignIn, OidcSignIn
+from campushub.identity.directory import open_connection
 from campushub.identity.oidc import discovery_url_for, fetch_discovery
 
 
@@ -83,11 +83,7 @@ def github_api_problem(name: str, github: OidcSignIn) -> tuple[str, str | None]:
 def ldap_problems(ldap: LdapSignIn) -> list[tuple[str, str | None]]:
     results: list[tuple[str, str | None]] = [("ldap allow rules", allow_rule_problem(ldap))]
     try:
-        server = _server(ldap)
-        conn = ldap3.Connection(server, auto_bind=ldap3.AUTO_BIND_NONE, receive_timeout=10)
-        conn.open()
-        if ldap.tls == "starttls":
-            conn.start_tls()
+        conn = open_connection(ldap)
     except (LDAPSocketOpenError, LDAPException, OSError, ssl.SSLError) as exc:
         results.append(("ldap connect", f"cannot connect to {ldap.url} with tls: {ldap.tls}: {exc}"))
         return results
@@ -121,10 +117,3 @@ def allow_rule_problem(ldap: LdapSignIn) -> str | None:
         "nobody from the directory can sign in: `sign_in.ldap.allowed_groups` is empty and `allow_all` is false "
         "(default deny). Name the groups whose members may sign in."
     )
-
-
-def _server(ldap: LdapSignIn) -> ldap3.Server:
-    parsed = urlsplit(ldap.url)
-    tls = ldap3.Tls(validate=ssl.CERT_REQUIRED, ca_certs_file=str(ldap.ca_cert) if ldap.ca_cert else None)
-    port = parsed.port or (636 if ldap.tls == "ldaps" else 389)
-    return ldap3.Server(parsed.hostname, port=port, use_ssl=ldap.tls == "ldaps", tls=tls, connect_timeout=5)

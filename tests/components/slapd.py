@@ -379,6 +379,8 @@ def _entries(directory: Directory) -> list[tuple[str, dict]]:
         _group(directory, "loop-a", person["carol"]),
         _group(directory, "loop-b", directory.group_dn("loop-a")),
         _posix_group(directory, "lab", 20000, "bob"),
+        # erin is in a group, but in none that may sign in: course rosters from the directory leave her out.
+        _group(directory, "visitors", person["erin"]),
     ]
 
 

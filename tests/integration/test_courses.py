@@ -8,6 +8,7 @@ import pytest
 
 from tests.conftest import ADMIN_PASSWORD
 from tests.hubclient import Student
+from tests.integration.test_ldap_sign_in import READER_ENV, ldap_student
 
 pytestmark = pytest.mark.integration
 
@@ -73,3 +74,28 @@ def test_warming_while_campushub_is_down_says_so(campus, hub_factory):
     result = campus.cli("courses", "warm", "chem")
     assert result.returncode == 2
     assert "is `campushub up` running?" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_directory_groups_warm_people_who_never_signed_in(campus, hub_factory, slapd, monkeypatch):
+    """The first lecture of a term: nobody has signed in, so CampusHub's copy of the groups is empty; the
+    timetable and the warm command both read the directory's groups, and leave out whom sign-in would refuse."""
+    monkeypatch.setenv(READER_ENV, slapd.reader_password)
+    course = {"groups": ["physics", "visitors", "staff"], "meetings": [ALL_DAY]}  # alice, bob; erin; carol
+    campus.update(**{"sign_in.ldap": slapd.sign_in_config(READER_ENV), "courses": {"phys201": course}})
+    hub = hub_factory()
+    wait_until_ready(admin(hub), ["alice", "bob", "carol"])
+    output = hub.output()
+    assert "Warmed phys201 for its meeting at" in output and ": 3 started, 0 already running, 0 failed" in output
+    assert "not in `allowed_groups`): erin" in output
+    assert slapd.reader_password not in output
+
+    again = campus.cli("courses", "warm", "phys201")
+    assert again.returncode == 0, again.stderr
+    assert "phys201: 0 started, 3 already running" in again.stdout
+    assert "not warmed, since sign-in would refuse them (not in `allowed_groups`): erin" in again.stderr
+    assert "no usable `uid` in the directory: cn=Frank Miller" in again.stderr
+    assert admin(hub).hub_api("GET", "/users/erin").status_code == 404  # no account made for her
+
+    alice = ldap_student(hub, slapd, "alice")
+    assert alice.last_response.url.startswith(f"{hub.url}/user/alice/"), alice.last_response.url
+    assert alice.kernel().execute("print(1+1)").strip() == "2"

@@ -121,9 +121,9 @@ def test_bob_is_a_member_uid_of_lab(slapd: Directory):
     assert "posixGroup" in lab["objectClass"]
 
 
-def test_erin_is_in_no_group(slapd: Directory):
+def test_erin_is_in_no_group_that_may_sign_in(slapd: Directory):
     entry = read_entry(as_reader(slapd), f"uid=erin,{slapd.people_dn}", "memberOf")
-    assert not entry.get("memberOf")
+    assert entry.get("memberOf") == [slapd.group_dn("visitors")]
 
 
 def test_reader_cannot_read_passwords(slapd: Directory):

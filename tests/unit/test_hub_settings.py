@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import ssl
 from pathlib import Path
 
@@ -258,3 +259,39 @@ def test_local_and_ldap_together_in_page_order(tmp_path: Path) -> None:
 def test_template_vars_carry_campus_name(tmp_path: Path) -> None:
     hub = settings_for(tmp_path, name="Example University")["JupyterHub"]
     assert hub["template_vars"]["campus_name"] == "Example University"
+
+
+# --- courses ----------------------------------------------------------------------------------------------------
+
+
+def courses_service(settings: dict) -> dict:
+    (service,) = [s for s in settings["JupyterHub"]["services"] if s["name"] == "campushub-courses"]
+    return service
+
+
+def test_no_courses_no_courses_service(tmp_path: Path) -> None:
+    assert "campushub-courses" not in [s["name"] for s in settings_for(tmp_path)["JupyterHub"]["services"]]
+
+
+def test_the_courses_service_gets_the_directory_when_it_can_search_groups(tmp_path: Path) -> None:
+    settings = settings_for(tmp_path, sign_in={"ldap": LDAP}, courses={"phys": {"groups": ["phys-students"]}})
+    environment = courses_service(settings)["environment"]
+    assert json.loads(environment["CAMPUSHUB_COURSES"])["phys"]["groups"] == ["phys-students"]
+    directory = json.loads(environment["CAMPUSHUB_DIRECTORY"])
+    assert directory["search"]["bind_password"] == "pw" and directory["groups_base"] == LDAP["groups_base"]
+
+
+@pytest.mark.parametrize(
+    "ldap",
+    [
+        {key: value for key, value in LDAP.items() if key != "groups_base"},
+        {
+            **{key: value for key, value in LDAP.items() if key != "search"},
+            "bind_dn_templates": ["uid={username},ou=people,dc=example,dc=edu"],
+        },
+    ],
+    ids=["no groups_base", "no search account"],
+)
+def test_without_a_way_to_search_groups_the_directory_is_not_passed(tmp_path: Path, ldap: dict) -> None:
+    settings = settings_for(tmp_path, sign_in={"ldap": ldap}, courses={"phys": {"groups": ["phys-students"]}})
+    assert "CAMPUSHUB_DIRECTORY" not in courses_service(settings)["environment"]
