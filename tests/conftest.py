@@ -335,8 +335,8 @@ def oidc_provider() -> Iterator[StartProvider]:
         )
     with ExitStack() as providers:
 
-        def start(clients: Sequence[ClientSpec], users: Sequence[UserSpec]) -> Provider:
-            return providers.enter_context(running_provider(clients, users))
+        def start(clients: Sequence[ClientSpec], users: Sequence[UserSpec], **options: object) -> Provider:
+            return providers.enter_context(running_provider(clients, users, **options))
 
         yield start
 

@@ -3,14 +3,16 @@
 oauthenticator does the OAuth dance (state cookie, PKCE, code exchange,
 allowed/admin groups, group sync). What it does not do, and campuses need:
 read the provider's discovery document, send a nonce and check the ID token
-(issuer, audience, expiry, nonce) that comes back, turn `alice@uni.edu` into the campus
-username `alice` (refusing other domains), insist on a verified e-mail when the
-name comes from the e-mail, check Google's `hd` claim or Azure's tenant, and
-live under a URL of its own so several providers share one hub.
+that comes back (signature against the provider's published keys, issuer,
+audience, expiry, nonce), turn `alice@uni.edu` into the campus username
+`alice` (refusing other domains), insist on a verified e-mail when the name
+comes from the e-mail, check Google's `hd` claim or Azure's tenant, and live
+under a URL of its own so several providers share one hub.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -72,19 +74,34 @@ class NonceLoginHandler(OAuthLoginHandler):
         return super().authorize_redirect(*args, extra_params=params, **kwargs)
 
 
-def id_token_claims(id_token: str, client_id: str, issuer: str) -> dict:
-    """The ID token's claims once issuer, audience and expiry check out.
+# Asymmetric algorithms are checked against the provider's published keys (jwks_uri); HMAC ones against the
+# client secret, as OpenID Connect Core 10.1 says. `none` is never accepted.
+PUBLIC_KEY_ALGORITHMS = frozenset(
+    {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+)
+SECRET_ALGORITHMS = frozenset({"HS256", "HS384", "HS512"})
 
-    The signature is not checked: the token came straight from the token endpoint over the
-    connection the hub opened, which OpenID Connect Core 3.1.3.7 accepts in its place.
-    """
+
+def id_token_algorithm(id_token: str) -> str:
+    """The token's `alg`, if it is one CampusHub checks; InvalidAlgorithmError otherwise (`none` included)."""
+    algorithm = str(jwt.get_unverified_header(id_token).get("alg", ""))
+    if algorithm not in PUBLIC_KEY_ALGORITHMS | SECRET_ALGORITHMS:
+        raise jwt.InvalidAlgorithmError(f"ID tokens signed with {algorithm or 'no algorithm'!r} are not accepted")
+    return algorithm
+
+
+def id_token_claims(id_token: str, client_id: str, issuer: str, key: object) -> dict:
+    """The ID token's claims once its signature (by `key`), issuer, audience and expiry check out."""
+    algorithm = id_token_algorithm(id_token)
     unverified = jwt.decode(id_token, options={"verify_signature": False})
     expected_issuer = issuer.replace("{tenantid}", str(unverified.get("tid", "")))  # Azure's multi-tenant form
     return jwt.decode(
         id_token,
+        key=key,
+        algorithms=[algorithm],
         audience=client_id,
         issuer=expected_issuer,
-        options={"verify_signature": False, "verify_aud": True, "verify_iss": True, "verify_exp": True},
+        options={"require": ["exp", "iat"], "verify_aud": True, "verify_iss": True, "verify_exp": True},
     )
 
 
@@ -117,20 +134,38 @@ class CampusOIDCAuthenticator(RedirectMethodMixin, GenericOAuthenticator):
     def _userdata_url_default(self) -> str:
         return self.discovered.get("userinfo_endpoint", "")
 
+    @cached_property
+    def provider_keys(self) -> jwt.PyJWKClient:
+        """The provider's signing keys, fetched when first needed, kept an hour, fetched again for an unknown `kid`
+        (key rollover)."""
+        return jwt.PyJWKClient(self.discovered["jwks_uri"], cache_jwk_set=True, lifespan=3600, timeout=10)
+
+    async def signing_key(self, id_token: str) -> object:
+        if id_token_algorithm(id_token) in SECRET_ALGORITHMS:
+            return self.client_secret
+        try:
+            found = await asyncio.to_thread(self.provider_keys.get_signing_key_from_jwt, id_token)
+        except jwt.PyJWKClientConnectionError as exc:
+            self.log.error("OIDC %s: the provider's keys could not be fetched: %s", self.method_id, exc)
+            raise web.HTTPError(503, "The sign-in service cannot be reached. Try again in a few minutes.") from None
+        return found.key
+
     async def get_token_info(self, handler, params):
         token_info = await super().get_token_info(handler, params)
         if handler is not None:  # a sign-in; refreshes (handler None) carry no nonce
-            self.check_id_token(token_info.get("id_token"), handler)
+            await self.check_id_token(token_info.get("id_token"), handler)
         return token_info
 
-    def check_id_token(self, id_token: str | None, handler) -> None:
-        """Refuse a sign-in whose ID token is missing, not for us, expired, or for another request."""
+    async def check_id_token(self, id_token: str | None, handler) -> None:
+        """Refuse a sign-in whose ID token is missing, not signed by the provider, not for us, expired, or for
+        another request."""
         if not id_token:
             self.log.warning("OIDC %s: the token response has no id_token (is `openid` in scopes?)", self.method_id)
             raise web.HTTPError(403, SIGN_IN_AGAIN)
         try:
-            claims = id_token_claims(id_token, self.client_id, self.discovered["issuer"])
-        except jwt.InvalidTokenError as exc:
+            key = await self.signing_key(id_token)
+            claims = id_token_claims(id_token, self.client_id, self.discovered["issuer"], key)
+        except (jwt.InvalidTokenError, jwt.PyJWKClientError) as exc:
             self.log.warning("OIDC %s: ID token refused: %s", self.method_id, exc)
             raise web.HTTPError(403, SIGN_IN_AGAIN) from None
         state_id = state_id_of(handler.get_state_cookie())

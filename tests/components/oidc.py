@@ -57,7 +57,7 @@ class Provider:
     users: tuple[UserSpec, ...]
 
 
-StartProvider = Callable[[Sequence[ClientSpec], Sequence[UserSpec]], Provider]
+StartProvider = Callable[..., Provider]  # (clients, users, **options) -> Provider
 
 
 def missing_node_tools() -> list[str]:
@@ -66,8 +66,11 @@ def missing_node_tools() -> list[str]:
 
 
 @contextmanager
-def running_provider(clients: Sequence[ClientSpec], users: Sequence[UserSpec]) -> Iterator[Provider]:
-    """Start server.mjs on a free loopback port; stop it and remove its files on exit."""
+def running_provider(clients: Sequence[ClientSpec], users: Sequence[UserSpec], **options: object) -> Iterator[Provider]:
+    """Start server.mjs on a free loopback port; stop it and remove its files on exit.
+
+    `options` go into its config as they are: `forge_id_token_signatures=True` (see server.mjs).
+    """
     ensure_installed()
     with ExitStack() as cleanup:
         workdir = Path(tempfile.mkdtemp(prefix="campushub-oidc-"))
@@ -81,7 +84,7 @@ def running_provider(clients: Sequence[ClientSpec], users: Sequence[UserSpec]) -
             clients=tuple(dict(client) for client in clients),
             users=tuple(dict(user) for user in users),
         )
-        config = _write_config(workdir, provider)
+        config = _write_config(workdir, provider, options)
         log = workdir / "server.log"
         process = _start(config, log)
         cleanup.callback(stop_process, process, STOP_TIMEOUT)
@@ -119,7 +122,7 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _write_config(workdir: Path, provider: Provider) -> Path:
+def _write_config(workdir: Path, provider: Provider, options: Mapping[str, object]) -> Path:
     config = workdir / "config.json"
     config.write_text(
         json.dumps(
@@ -128,6 +131,7 @@ def _write_config(workdir: Path, provider: Provider) -> Path:
                 "port": provider.port,
                 "clients": list(provider.clients),
                 "users": list(provider.users),
+                **options,
             },
             indent=2,
         )

@@ -56,12 +56,12 @@ def callback_url(hub_url: str, method: str) -> str:
     return f"{hub_url}/hub/oidc/{method}/oauth_callback"
 
 
-def start_provider(oidc_provider: StartProvider, hub_url: str) -> Provider:
+def start_provider(oidc_provider: StartProvider, hub_url: str, **options: object) -> Provider:
     clients = [
         {"client_id": client_id, "client_secret": CLIENT_SECRET, "redirect_uris": [callback_url(hub_url, method)]}
         for method, client_id in CLIENT_IDS.items()
     ]
-    return oidc_provider(clients, PEOPLE)
+    return oidc_provider(clients, PEOPLE, **options)
 
 
 def sign_in_settings(provider: Provider) -> dict:

@@ -12,6 +12,7 @@ import json
 import secrets
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+import jwt
 import pytest
 import requests
 
@@ -195,3 +196,28 @@ def test_a_wrong_client_secret_is_refused(provider: Provider):
         assert response.json()["error"] == "invalid_client"
     # The code was not used up by the refused attempts.
     assert exchange(provider, callback["code"]).status_code == 200
+
+
+def id_token_of(provider: Provider) -> str:
+    state, nonce = secrets.token_urlsafe(16), secrets.token_urlsafe(16)
+    response = exchange(provider, sign_in(provider, ALICE, state, nonce)["code"])
+    assert response.status_code == 200, response.text
+    return response.json()["id_token"]
+
+
+def verify_with_published_keys(provider: Provider, id_token: str) -> dict:
+    key = jwt.PyJWKClient(discovery(provider)["jwks_uri"]).get_signing_key_from_jwt(id_token)
+    return jwt.decode(id_token, key.key, algorithms=["RS256"], audience=CLIENT_ID)
+
+
+def test_id_tokens_verify_against_the_published_keys(provider: Provider):
+    assert verify_with_published_keys(provider, id_token_of(provider))["sub"] == ALICE["sub"]
+
+
+def test_a_forging_provider_signs_with_a_key_it_never_published(oidc_provider: StartProvider):
+    client = {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "redirect_uris": [REDIRECT_URI]}
+    forger = oidc_provider([client], [ALICE], forge_id_token_signatures=True)
+    id_token = id_token_of(forger)
+    assert jwt_payload(id_token)["sub"] == ALICE["sub"]  # the claims are untouched
+    with pytest.raises(jwt.InvalidSignatureError):
+        verify_with_published_keys(forger, id_token)

@@ -235,3 +235,14 @@ def test_check_warns_when_google_would_let_every_account_in(campus, provider):
     assert "FAIL oidc google allow rules: `allow_all` without `hosted_domain` lets every Google account in" in (
         result.stdout
     )
+
+
+def test_an_id_token_not_signed_by_the_provider_is_refused(campus, hub_factory, oidc_provider):
+    """Claims, nonce and kid all right, the signature made with a key the provider never published."""
+    forger = start_provider(oidc_provider, campus.url, forge_id_token_signatures=True)
+    campus.update(**{"sign_in.oidc": {"campus": sign_in_settings(forger)["campus"]}})
+    hub = hub_factory()
+    student, response = sso_sign_in(hub, "campus", ALICE)
+    assert refused(response, 403, SIGN_IN_AGAIN)
+    assert me(student) is None
+    assert "ID token refused: Signature verification failed" in hub.output()

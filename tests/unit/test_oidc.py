@@ -7,6 +7,7 @@ from pathlib import Path
 
 import jwt
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from campushub.config.loader import parse_config
 from campushub.errors import UserError
@@ -117,23 +118,52 @@ def test_state_id_of_tolerates_garbage() -> None:
     assert state_id_of("WzFd") is None  # [1]
 
 
-def id_token(**claims: object) -> str:
+SECRET = "client-secret-of-the-hub-" * 2
+
+
+def id_token(key: object = SECRET, algorithm: str = "HS256", **claims: object) -> str:
     now = int(time.time())
     base = {"iss": "https://sso.uni.edu", "aud": "campushub", "sub": "s", "iat": now, "exp": now + 60}
-    return jwt.encode({**base, **claims}, "key-the-hub-never-checks-" * 2, algorithm="HS256")
+    return jwt.encode({**base, **claims}, key, algorithm=algorithm)
 
 
 def test_id_token_claims_checks_issuer_audience_and_expiry() -> None:
-    assert id_token_claims(id_token(nonce="n"), "campushub", "https://sso.uni.edu")["nonce"] == "n"
+    assert id_token_claims(id_token(nonce="n"), "campushub", "https://sso.uni.edu", SECRET)["nonce"] == "n"
     with pytest.raises(jwt.InvalidIssuerError):
-        id_token_claims(id_token(), "campushub", "https://evil.example")
+        id_token_claims(id_token(), "campushub", "https://evil.example", SECRET)
     with pytest.raises(jwt.InvalidAudienceError):
-        id_token_claims(id_token(aud="another-app"), "campushub", "https://sso.uni.edu")
+        id_token_claims(id_token(aud="another-app"), "campushub", "https://sso.uni.edu", SECRET)
     with pytest.raises(jwt.ExpiredSignatureError):
-        id_token_claims(id_token(exp=int(time.time()) - 600), "campushub", "https://sso.uni.edu")
+        id_token_claims(id_token(exp=int(time.time()) - 600), "campushub", "https://sso.uni.edu", SECRET)
+
+
+def test_id_token_signed_by_the_providers_key_is_accepted_and_by_another_refused() -> None:
+    provider_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    forger_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    genuine = id_token(provider_key, "RS256", nonce="n")
+    assert id_token_claims(genuine, "campushub", "https://sso.uni.edu", provider_key.public_key())["nonce"] == "n"
+    with pytest.raises(jwt.InvalidSignatureError):
+        id_token_claims(id_token(forger_key, "RS256"), "campushub", "https://sso.uni.edu", provider_key.public_key())
+
+
+def test_an_id_token_with_another_secret_is_refused() -> None:
+    with pytest.raises(jwt.InvalidSignatureError):
+        id_token_claims(id_token("someone-else's-secret-" * 2), "campushub", "https://sso.uni.edu", SECRET)
+
+
+def test_unsigned_id_tokens_are_refused() -> None:
+    unsigned = jwt.encode({"iss": "https://sso.uni.edu", "aud": "campushub", "exp": 2**40}, None, algorithm="none")
+    with pytest.raises(jwt.InvalidAlgorithmError, match="'none' are not accepted"):
+        id_token_claims(unsigned, "campushub", "https://sso.uni.edu", SECRET)
+
+
+def test_an_id_token_without_issue_time_is_refused() -> None:
+    token = jwt.encode({"iss": "https://sso.uni.edu", "aud": "campushub", "exp": 2**40}, SECRET, algorithm="HS256")
+    with pytest.raises(jwt.MissingRequiredClaimError):
+        id_token_claims(token, "campushub", "https://sso.uni.edu", SECRET)
 
 
 def test_azure_multi_tenant_issuer_takes_the_tokens_tenant() -> None:
     issuer = "https://login.microsoftonline.com/{tenantid}/v2.0"
     token = id_token(iss="https://login.microsoftonline.com/t-1/v2.0", tid="t-1")
-    assert id_token_claims(token, "campushub", issuer)["tid"] == "t-1"
+    assert id_token_claims(token, "campushub", issuer, SECRET)["tid"] == "t-1"

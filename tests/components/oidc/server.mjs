@@ -3,14 +3,18 @@
 //   node server.mjs config.json
 //
 // config.json: {issuer, port, clients: [{client_id, client_secret, redirect_uris}],
-//               users: [{sub, username, password, email, email_verified, name, groups, hd?, tid?}]}
+//               users: [{sub, username, password, email, email_verified, name, groups, hd?, tid?}],
+//               forge_id_token_signatures?: true}
+//
+// forge_id_token_signatures plays an attacker between the relying party and the token endpoint: each
+// ID token it issues is re-signed with a key it never published (same header, same claims, same kid).
 //
 // oidc-provider ships no login pages, so the interaction route below is ours: a plain
 // username/password form for the login prompt, and an automatic grant of whatever was
 // requested for the consent prompt (tests should not have to click "Allow").
 // Everything lives in memory and is gone when the process exits.
 
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { createSign, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 
@@ -178,9 +182,40 @@ async function interaction(req, res) {
 }
 
 const handleProtocol = provider.callback();
+const forgerKey = config.forge_id_token_signatures
+  ? generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey
+  : null;
+
+/** The same header and claims, an RS256 signature by a key the relying party cannot know. */
+function forged(idToken) {
+  const [header, payload] = idToken.split('.');
+  const signature = createSign('RSA-SHA256').update(`${header}.${payload}`).sign(forgerKey);
+  return `${header}.${payload}.${signature.toString('base64url')}`;
+}
+
+/** Rewrite the id_token in token endpoint responses (same length: one RSA-2048 signature for another). */
+function forgeIdTokens(res) {
+  const end = res.end.bind(res);
+  res.end = (chunk, ...rest) => {
+    if (chunk) {
+      try {
+        const body = JSON.parse(chunk.toString());
+        if (body.id_token) {
+          body.id_token = forged(body.id_token);
+          return end(JSON.stringify(body), ...rest);
+        }
+      } catch {
+        // not JSON: pass it through untouched
+      }
+    }
+    return end(chunk, ...rest);
+  };
+}
 
 const server = createServer((req, res) => {
-  if (!INTERACTION_PATH.test(new URL(req.url, config.issuer).pathname)) {
+  const { pathname } = new URL(req.url, config.issuer);
+  if (!INTERACTION_PATH.test(pathname)) {
+    if (forgerKey && pathname === '/token') forgeIdTokens(res);
     handleProtocol(req, res);
     return;
   }
