@@ -20,6 +20,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ HOST = "127.0.0.1"
 READY_LINE = "oidc-provider listening on "
 # Normally ready in 0.3 s; the margin is for a machine loaded by the rest of the suite.
 START_TIMEOUT = 60.0
+START_ATTEMPTS = 2
 STOP_TIMEOUT = 5.0
 NPM_TIMEOUT = 300.0
 MAX_REDIRECTS = 30
@@ -75,21 +77,34 @@ def running_provider(clients: Sequence[ClientSpec], users: Sequence[UserSpec], *
     with ExitStack() as cleanup:
         workdir = Path(tempfile.mkdtemp(prefix="campushub-oidc-"))
         cleanup.callback(shutil.rmtree, workdir, ignore_errors=True)
-        port = _free_port()
-        issuer = f"http://{HOST}:{port}"
-        provider = Provider(
-            issuer=issuer,
-            port=port,
-            discovery_url=f"{issuer}/.well-known/openid-configuration",
-            clients=tuple(dict(client) for client in clients),
-            users=tuple(dict(user) for user in users),
-        )
-        config = _write_config(workdir, provider, options)
-        log = workdir / "server.log"
-        process = _start(config, log)
-        cleanup.callback(stop_process, process, STOP_TIMEOUT)
-        _wait_until_ready(process, log)
+        for attempt in range(1, START_ATTEMPTS + 1):
+            provider = _provider_on_a_free_port(clients, users)
+            config = _write_config(workdir, provider, options)
+            log = workdir / f"server-{attempt}.log"
+            process = _start(config, log)
+            cleanup.callback(stop_process, process, STOP_TIMEOUT)
+            try:
+                _wait_until_ready(process, log)
+                break
+            except NotReady as exc:
+                stop_process(process, STOP_TIMEOUT)
+                if attempt == START_ATTEMPTS:
+                    raise RuntimeError(str(exc)) from None
+                # Seen once on a loaded CI machine; the warning keeps it visible in the test summary.
+                warnings.warn(f"{exc}\nstarting it again", stacklevel=1)
         yield provider
+
+
+def _provider_on_a_free_port(clients: Sequence[ClientSpec], users: Sequence[UserSpec]) -> Provider:
+    port = _free_port()
+    issuer = f"http://{HOST}:{port}"
+    return Provider(
+        issuer=issuer,
+        port=port,
+        discovery_url=f"{issuer}/.well-known/openid-configuration",
+        clients=tuple(dict(client) for client in clients),
+        users=tuple(dict(user) for user in users),
+    )
 
 
 def ensure_installed() -> None:
@@ -152,8 +167,12 @@ def _start(config: Path, log: Path) -> subprocess.Popen[bytes]:
         )
 
 
+class NotReady(Exception):
+    """The server did not print its ready line in time; the message has its output and the machine's state."""
+
+
 def _wait_until_ready(process: subprocess.Popen[bytes], log: Path) -> None:
-    """Wait for the ready line; a crash or a timeout fails with everything the server printed."""
+    """Wait for the ready line; a crash fails with everything the server printed, a timeout raises NotReady."""
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
         output = log.read_text(errors="replace")
@@ -163,7 +182,7 @@ def _wait_until_ready(process: subprocess.Popen[bytes], log: Path) -> None:
             raise RuntimeError(f"oidc-provider exited with {process.returncode}:\n{output}")
         time.sleep(0.05)
     output = log.read_text(errors="replace")
-    raise RuntimeError(f"oidc-provider was not ready within {START_TIMEOUT}s:\n{output}\n{stall_report(process)}")
+    raise NotReady(f"oidc-provider was not ready within {START_TIMEOUT}s:\n{output}\n{stall_report(process)}")
 
 
 class _LoginFormParser(HTMLParser):
