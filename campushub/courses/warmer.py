@@ -43,8 +43,9 @@ def roster(api: HubAPI, course: Course, ldap: LdapSignIn | None = None) -> tuple
     Returns the usernames and notes on whom the directory's groups could not contribute.
     """
     names = set(course.members)
-    for group in course.groups:
-        names.update(api.group_members(group))
+    in_hub = {group: api.group_members(group) for group in course.groups}
+    for members in in_hub.values():
+        names.update(members)
     notes: list[str] = []
     if course.groups and ldap is not None and uses_directory_rosters(ldap):
         try:
@@ -54,6 +55,10 @@ def roster(api: HubAPI, course: Course, ldap: LdapSignIn | None = None) -> tuple
         else:
             names |= found.usernames
             notes.extend(roster_notes(found, ldap))
+            nowhere = sorted(group for group in found.unknown_groups if not in_hub[group])
+            if nowhere:
+                missing = ", ".join(nowhere)
+                notes.append(f"no such group in the directory, and none with members in CampusHub: {missing}")
     return sorted(names), notes
 
 

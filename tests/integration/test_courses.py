@@ -80,7 +80,7 @@ def test_directory_groups_warm_people_who_never_signed_in(campus, hub_factory, s
     """The first lecture of a term: nobody has signed in, so CampusHub's copy of the groups is empty; the
     timetable and the warm command both read the directory's groups, and leave out whom sign-in would refuse."""
     monkeypatch.setenv(READER_ENV, slapd.reader_password)
-    course = {"groups": ["physics", "visitors", "staff"], "meetings": [ALL_DAY]}  # alice, bob; erin; carol
+    course = {"groups": ["physics", "visitors", "staff", "phsyics"], "meetings": [ALL_DAY]}  # alice, bob; erin; carol
     campus.update(**{"sign_in.ldap": slapd.sign_in_config(READER_ENV), "courses": {"phys201": course}})
     hub = hub_factory()
     wait_until_ready(admin(hub), ["alice", "bob", "carol"])
@@ -94,6 +94,7 @@ def test_directory_groups_warm_people_who_never_signed_in(campus, hub_factory, s
     assert "phys201: 0 started, 3 already running" in again.stdout
     assert "not warmed, since sign-in would refuse them (not in `allowed_groups`): erin" in again.stderr
     assert "no usable `uid` in the directory: cn=Frank Miller" in again.stderr
+    assert "no such group in the directory, and none with members in CampusHub: phsyics" in again.stderr
     assert admin(hub).hub_api("GET", "/users/erin").status_code == 404  # no account made for her
 
     alice = ldap_student(hub, slapd, "alice")
