@@ -92,16 +92,21 @@ def peer_uid(conn: socket.socket) -> int:
     return uid
 
 
-def read_request(conn: socket.socket) -> dict:
+def read_line(conn: socket.socket, limit: int = MAX_REQUEST) -> bytes:
+    """One message of the protocol (both ways): bytes up to a newline or the end; ValueError past `limit`."""
     data = b""
     while not data.endswith(b"\n"):
         chunk = conn.recv(65536)
         if not chunk:
             break
         data += chunk
-        if len(data) > MAX_REQUEST:
-            raise ValueError("request too large")
-    return json.loads(data)
+        if len(data) > limit:
+            raise ValueError("message too large")
+    return data
+
+
+def read_request(conn: socket.socket) -> dict:
+    return json.loads(read_line(conn))
 
 
 def become(request: dict) -> None:

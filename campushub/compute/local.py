@@ -21,10 +21,11 @@ import socket
 from pathlib import Path
 
 from jupyterhub.spawner import LocalProcessSpawner, set_user_setuid
-from jupyterhub.utils import random_port
+from jupyterhub.utils import can_connect, random_port
 from traitlets import Bool, Integer, Unicode
 
-from campushub.compute.start_queue import StartQueue, wait_until_listening
+from campushub.compute.forkserver import read_line
+from campushub.compute.start_queue import StartQueue
 from campushub.compute.system_users import ensure_system_user
 
 FORK_TIMEOUT = 30.0
@@ -50,13 +51,8 @@ def ask_forkserver(path: str, request: dict) -> dict:
             conn.settimeout(FORK_TIMEOUT)
             conn.connect(path)
             conn.sendall(json.dumps(request).encode() + b"\n")
-            data = b""
-            while not data.endswith(b"\n"):
-                chunk = conn.recv(4096)
-                if not chunk:
-                    break
-                data += chunk
-    except OSError as exc:
+            data = read_line(conn)
+    except (OSError, ValueError) as exc:
         raise ForkUnavailable(f"fork server at {path}: {exc}") from None
     try:
         reply = json.loads(data)
@@ -149,8 +145,9 @@ class CampusLocalSpawner(LocalProcessSpawner):
         deadline = loop.time() + float(self.start_timeout)
         try:
             while loop.time() < deadline:
-                if await wait_until_listening(ip, port, timeout=1.0) or await self.poll() is not None:
+                if can_connect(ip, port) or await self.poll() is not None:
                     break  # up, or gone: either way it no longer needs the slot
+                await asyncio.sleep(0.05)
         finally:
             await START_QUEUE.release()
 

@@ -50,18 +50,3 @@ class StartQueue:
         async with self.changed:
             self.active -= 1
             self.changed.notify_all()
-
-
-async def wait_until_listening(ip: str, port: int, timeout: float, interval: float = 0.05) -> bool:
-    """Whether something accepts connections on ip:port within `timeout` seconds."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while loop.time() < deadline:
-        try:
-            _reader, writer = await asyncio.open_connection(ip, port)
-        except OSError:
-            await asyncio.sleep(interval)
-            continue
-        writer.close()
-        return True
-    return False
