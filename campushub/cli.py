@@ -18,7 +18,7 @@ from campushub.courses.hubapi import HubAPI, HubAPIError
 from campushub.courses.warmer import warm
 from campushub.errors import UserError
 from campushub.hub.settings import database_url, internal_ports, layout_for
-from campushub.identity.accounts import AccountExists, AccountStore, NoSuchAccount
+from campushub.identity.accounts import PENDING, AccountExists, AccountStore, NoSuchAccount
 from campushub.identity.usernames import InvalidUsername, normalize_username
 from campushub.preflight import probes
 from campushub.setup import account_store, generate_password, init, prepare_data_dir
@@ -80,6 +80,8 @@ def up_command(config_path: Path, ip: str | None, port: int | None) -> None:
             + (f" ({len(problems) - 1} more problem(s): run `campushub check`.)" if len(problems) > 1 else "")
         )
     prepare_data_dir(layout)
+    for change in apply_admins_list(config):
+        click.echo(change)
     if not layout.running_as_root:
         click.echo(
             "WARNING: CampusHub is not running as root (personal mode): every user's server runs as "
@@ -88,6 +90,20 @@ def up_command(config_path: Path, ip: str | None, port: int | None) -> None:
         )
     click.echo(f"Starting {config.name} at {public_url(config)} (logs: {layout.logs_dir / 'campushub.log'})")
     sys.exit(run_hub(loaded.path, config, layout))
+
+
+def apply_admins_list(config: CampusConfig) -> list[str]:
+    """Admin flags follow campus.yaml's `admins` at every start (JupyterHub alone never takes them back)."""
+    from campushub.hub.records import sync_admins
+    from campushub.identity.admins import admin_verdicts
+
+    layout = layout_for(config)
+    store = account_store(config, layout)
+    try:
+        granted, refused = admin_verdicts(config.admin_entries, config.sign_in.chosen_name_methods, store.owner)
+        return sync_admins(database_url(config, layout), store, granted, refused)
+    finally:
+        store.dispose()
 
 
 @cli.command("check")
@@ -100,10 +116,13 @@ def check_command(config_path: Path) -> None:
     click.echo(effective_yaml(config))
     from campushub.identity.diagnostics import sign_in_problems
 
-    results = [(probe.name, probe.problem) for probe in probes(config, layout_for(config))]
+    found = probes(config, layout_for(config))
+    results = [(probe.name, probe.problem) for probe in found]
     results += sign_in_problems(config)
     for name, problem in results:
         click.echo(f"FAIL {name}: {problem}" if problem else f"ok   {name}")
+    if any(probe.problem and probe.security for probe in found):
+        sys.exit(2)  # a security hole, not just a mistake: scripts and CI can tell them apart
     sys.exit(1 if any(problem for _, problem in results) else 0)
 
 
@@ -156,7 +175,7 @@ def token_command(config_path: Path, username: str, scopes: tuple[str, ...], not
 
 @cli.group("users")
 def users_group() -> None:
-    """Manage built-in accounts."""
+    """Manage users: built-in accounts, and removal for every sign-in method."""
 
 
 def _store(config: CampusConfig) -> AccountStore:
@@ -174,9 +193,16 @@ def _username(raw: str) -> str:
 
 @users_group.command("list")
 @config_option
-def users_list(config_path: Path) -> None:
-    """List accounts with their status."""
-    for account in _store(load_config(config_path).config).list():
+@click.option("--all", "every_name", is_flag=True, help="Every name CampusHub knows, with its method and state.")
+def users_list(config_path: Path, every_name: bool) -> None:
+    """List built-in accounts with their status (--all: every name, whichever method owns it)."""
+    store = _store(load_config(config_path).config)
+    if every_name:
+        click.echo("name\tmethod\tstate")
+        for record in store.names():
+            click.echo(f"{record.name}\t{record.method}\t{record.state}")
+        return
+    for account in store.list():
         click.echo(f"{account.name}\t{account.status}\t{account.created:%Y-%m-%d %H:%M}")
 
 
@@ -192,6 +218,12 @@ def users_add(config_path: Path, names: tuple[str, ...], password_stdin: bool) -
     config = load_config(config_path).config
     passwords = _read_passwords(len(normalized), config) if password_stdin else [None] * len(normalized)
     store = _store(config)
+    for name in normalized:
+        if store.removed(name):
+            raise UserError(
+                f"{name!r} is a removed user's name, reserved so that nobody inherits anything of theirs; "
+                f"`campushub users release {name}` frees it. Nothing was created."
+            )
     for name, password in zip(normalized, passwords, strict=True):
         generated = password is None
         try:
@@ -236,30 +268,65 @@ def users_passwd(config_path: Path, name: str, password_stdin: bool) -> None:
 @click.argument("names", nargs=-1, required=True)
 def users_approve(config_path: Path, names: tuple[str, ...]) -> None:
     """Approve pending accounts (sign-up mode `approval`)."""
+    from campushub.identity.handlers import approval_refusal
+
     store = _store(load_config(config_path).config)
     for name in map(_username, names):
-        try:
-            store.approve(name)
-        except NoSuchAccount:
-            raise UserError(f"no account {name!r}; `campushub users list` shows them.") from None
+        if store.get(name) is None:
+            raise UserError(f"no account {name!r}; `campushub users list` shows them.")
+        refusal = approval_refusal(store, name)
+        if refusal:
+            raise UserError(refusal)
+        store.approve(name)
         click.echo(f"{name}\tapproved")
+
+
+@users_group.command("refuse")
+@config_option
+@click.argument("names", nargs=-1, required=True)
+def users_refuse(config_path: Path, names: tuple[str, ...]) -> None:
+    """Refuse pending sign-up requests (nothing else of the name's holder is touched)."""
+    store = _store(load_config(config_path).config)
+    for name in map(_username, names):
+        account = store.get(name)
+        if account is None or account.status != PENDING:
+            raise UserError(f"no pending request for {name!r}; `campushub users list --all` shows every name.")
+        store.remove(name)
+        click.echo(f"{name}\trequest refused")
 
 
 @users_group.command("remove")
 @config_option
 @click.argument("names", nargs=-1, required=True)
 def users_remove(config_path: Path, names: tuple[str, ...]) -> None:
-    """Remove accounts and the hub's record of them. Their files are kept: no home directory is deleted."""
-    from campushub.hub.records import forget_hub_user
+    """Remove users of any sign-in method: stop their server, archive then delete their files and system
+    account, and keep their name reserved until `campushub users release`."""
+    from campushub.removal import remove_user
+
+    config = load_config(config_path).config
+    layout = layout_for(config)
+    store = _store(config)
+    for name in map(_username, names):
+        removal = remove_user(config, layout, store, name)
+        if removal.archive is None:
+            click.echo(f"{name}\t{removal.note}")
+        else:
+            click.echo(f"{name}\t{removal.note}; files archived in {removal.archive.path}")
+        if removal.note == "removed":
+            click.echo(f"  the name {name!r} stays reserved: `campushub users release {name}` frees it", err=True)
+
+
+@users_group.command("release")
+@config_option
+@click.argument("names", nargs=-1, required=True)
+def users_release(config_path: Path, names: tuple[str, ...]) -> None:
+    """Free the names of removed users (or a stale claim), so someone new may use them."""
+    from campushub.removal import release_name
 
     config = load_config(config_path).config
     store = _store(config)
     for name in map(_username, names):
-        if store.get(name) is None:
-            raise UserError(f"no account {name!r}; `campushub users list` shows them.")
-        forget_hub_user(database_url(config, layout_for(config)), name)
-        store.remove(name)
-        click.echo(f"{name}\tremoved (files kept)")
+        click.echo(f"{name}\t{release_name(store, database_url(config, layout_for(config)), name)}")
 
 
 @users_group.command("invite")
@@ -303,6 +370,47 @@ def courses_warm(config_path: Path, course_id: str) -> None:
         click.echo(f"  {name}: {reason}", err=True)
     if report.failed:
         sys.exit(1)
+
+
+@cli.command("logs")
+@config_option
+@click.argument("name")
+@click.option("--lines", "-n", type=click.IntRange(1), default=100, show_default=True, help="How many lines.")
+def logs_command(config_path: Path, name: str, lines: int) -> None:
+    """Print the end of a user's server log (their server's and kernels' output, kept out of the hub log)."""
+    from campushub.compute.user_logs import tail
+
+    name = _username(name)
+    config = load_config(config_path).config
+    layout = layout_for(config)
+    directory = layout.logs_dir / "users"
+    try:
+        found = tail(directory, name, lines)
+    except PermissionError:
+        raise UserError(f"{directory} can only be read by root (the account that runs CampusHub).") from None
+    if found is None:
+        if not _hub_knows(database_url(config, layout), name):
+            raise UserError(f"no user {name!r} has signed in to this hub: check the name.")
+        raise UserError(f"{name!r} has no server log yet: their server has not started since logs were kept.")
+    for line in found:
+        click.echo(line)
+
+
+def _hub_knows(db_url: str, name: str) -> bool:
+    """Whether JupyterHub's database has `name` (any sign-in method puts users there)."""
+    from jupyterhub import orm
+
+    if db_url.startswith("sqlite:///") and not Path(db_url.removeprefix("sqlite:///")).exists():
+        return False  # no hub has run here yet (and asking would create the database)
+    try:
+        session = orm.new_session_factory(db_url)()
+    except Exception:
+        return False  # no database yet: nobody has signed in
+    try:
+        return orm.User.find(session, name) is not None
+    finally:
+        session.close()
+        session.get_bind().dispose()
 
 
 def main() -> None:

@@ -3,7 +3,9 @@
 JupyterHub runs as a child process so that everything it and its children
 print reaches both the console and data_dir/logs/campushub.log, with
 anything that looks like a secret masked, and so that Ctrl-C or SIGTERM
-stop the whole platform cleanly.
+stop the whole platform cleanly. Users' servers are not among them: their
+output is theirs to shape, so it goes to data_dir/logs/users/<name>.log
+(compute/user_logs.py) and never into this log.
 """
 
 from __future__ import annotations
@@ -90,7 +92,7 @@ def run_hub(config_path: Path, config: CampusConfig, layout: Layout) -> int:
     env[LISTEN_PORT_ENV] = str(config.listen.port)
     command = [sys.executable, "-m", "jupyterhub", "-f", str(HUB_CONFIG)]
     log_path = layout.logs_dir / "campushub.log"
-    # One pipe for the hub, the fork server and every server either starts: all of it is teed and masked.
+    # One pipe for the hub and the fork server, teed and masked; users' servers get pipes of their own.
     read_end, write_end = os.pipe()
     with open(log_path, "a", encoding="utf-8") as log_file, os.fdopen(read_end, encoding="utf-8") as output:
         os.chmod(log_path, 0o600)

@@ -11,14 +11,16 @@ import asyncio
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from jupyterhub import orm
+from jupyterhub import orm, roles
 from jupyterhub.app import JupyterHub
 from jupyterhub.scopes import ScopeNotFound
 from traitlets.config import Config
 
+from campushub.config.loader import load_config
 from campushub.errors import UserError
 from campushub.hub.apply import apply_settings
 from campushub.identity.accounts import AccountStore
+from campushub.identity.admins import admin_verdicts
 
 
 def new_token(config_path: Path, username: str, scopes: list[str] | None, note: str) -> str:
@@ -37,10 +39,16 @@ def new_token(config_path: Path, username: str, scopes: list[str] | None, note: 
     ThreadPoolExecutor(1).submit(init_roles_and_users).result()
     user = orm.User.find(hub.db, username)
     if user is None:
-        if AccountStore(hub.db_url).get(username) is None:
+        store = AccountStore(hub.db_url)
+        if store.get(username) is None:
             raise UserError(f"no user {username!r}; `campushub users list` shows the accounts.")
-        user = orm.User(name=username)
+        # A built-in account that has not signed in yet: an admin if campus.yaml's `admins` lets it be.
+        campus = load_config(config_path).config
+        granted, _ = admin_verdicts(campus.admin_entries, campus.sign_in.chosen_name_methods, store.owner)
+        user = orm.User(name=username, admin=username in granted)
         hub.db.add(user)
+        hub.db.commit()
+        roles.assign_default_roles(hub.db, entity=user)
         hub.db.commit()
     try:
         token = user.new_api_token(note=note, scopes=scopes)

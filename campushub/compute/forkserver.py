@@ -12,8 +12,10 @@ Isolation is that of a normal spawn:
   request, so no user's environment (API token) ever sits in the parent's memory for the next child;
 - only a peer with the fork server's own uid (the hub) may ask (SO_PEERCRED), on a socket in a
   0700 directory;
-- the child closes every inherited descriptor but stdout/stderr, resets signal handlers, reseeds
+- the child points stdout/stderr at the descriptor the hub sent with the request (the user's own
+  log, never the hub's), closes every other inherited descriptor, resets signal handlers, reseeds
   `random`, starts its own session, and replaces the environment entirely;
+- root and system accounts (uid 0, or outside login.defs' UID_MIN..UID_MAX) are refused;
 - the parent starts with no secrets in its environment and imports only library code.
 
 This file must not import CampusHub: the user environment may not have it installed.
@@ -64,6 +66,32 @@ PRELOAD = (
 )
 
 
+LOGIN_DEFS = "/etc/login.defs"
+DEFAULT_UID_RANGE = (1000, 60000)
+
+
+def uid_range_from(text: str) -> tuple[int, int]:
+    """(UID_MIN, UID_MAX) from the text of login.defs: the uids useradd gives people, not system accounts."""
+    found = dict(zip(("UID_MIN", "UID_MAX"), DEFAULT_UID_RANGE, strict=True))
+    for line in text.splitlines():
+        words = line.split("#", 1)[0].split()
+        if len(words) >= 2 and words[0] in found:
+            try:
+                found[words[0]] = int(words[1], 0)
+            except ValueError:
+                continue  # a malformed value: the default is the safe reading
+    return found["UID_MIN"], found["UID_MAX"]
+
+
+def uid_range(path: str = LOGIN_DEFS) -> tuple[int, int]:
+    """This machine's range of people's uids; Debian's defaults when login.defs cannot be read."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as defs:
+            return uid_range_from(defs.read())
+    except OSError:
+        return DEFAULT_UID_RANGE
+
+
 def preload() -> list[str]:
     loaded = []
     for name in PRELOAD:
@@ -105,14 +133,11 @@ def read_line(conn: socket.socket, limit: int = MAX_REQUEST) -> bytes:
     return data
 
 
-def read_request(conn: socket.socket) -> dict:
-    return json.loads(read_line(conn))
-
-
 def become(request: dict) -> None:
     """Drop to the user exactly as JupyterHub's LocalProcessSpawner does, then check nothing was kept."""
     uid, gid, groups = request["uid"], request["gid"], request["groups"]
     if os.getuid() == 0:
+        refuse_uid(uid, uid_range())
         os.setgroups(groups)
         os.setgid(gid)
         os.setuid(uid)
@@ -124,8 +149,35 @@ def become(request: dict) -> None:
             pass
         else:
             raise PermissionError("root could be regained")
+    if os.getuid() == 0 or os.geteuid() == 0:
+        raise PermissionError("a server never runs as root")
     os.umask(request["umask"])
     os.chdir(request["cwd"])
+
+
+def refuse_uid(uid: int, people: tuple[int, int]) -> None:
+    """Root, or a system account, is never a user's server: the hub checks too, this is the last word."""
+    low, high = people
+    if uid == 0 or not low <= uid <= high:
+        raise PermissionError(f"uid {uid} is root or a system account (people's uids are {low}-{high})")
+
+
+def receive_request(conn: socket.socket) -> tuple[dict, int | None]:
+    """The request and the descriptor its output goes to (the hub sends it with the first bytes, SCM_RIGHTS)."""
+    data, fds, _flags, _addr = socket.recv_fds(conn, 65536, 1)
+    output = fds[0] if fds else None
+    if data and not data.endswith(b"\n"):
+        data += read_line(conn, MAX_REQUEST - len(data))
+    return json.loads(data), output
+
+
+def redirect_output(output: int | None) -> None:
+    """The server's stdout and stderr go where the hub said (the user's log), never to the fork server's own."""
+    devnull = os.open(os.devnull, os.O_RDWR)
+    os.dup2(devnull, 0)
+    target = devnull if output is None else output
+    os.dup2(target, 1)
+    os.dup2(target, 2)
 
 
 def serve_child(conn: socket.socket) -> None:
@@ -137,15 +189,16 @@ def serve_child(conn: socket.socket) -> None:
     try:
         if peer_uid(conn) != os.getuid():
             raise PermissionError("request from another account")
-        request = read_request(conn)
+        request, output = receive_request(conn)
         os.setsid()
         become(request)
         random.seed()
         os.environ.clear()
         os.environ.update(request["env"])
         sys.argv = list(request["argv"])
-        devnull = os.open(os.devnull, os.O_RDONLY)
-        os.dup2(devnull, 0)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        redirect_output(output)
         conn.sendall(json.dumps({"pid": os.getpid()}).encode() + b"\n")
         conn.close()
         os.closerange(3, os.sysconf("SC_OPEN_MAX"))  # the request's socket and anything else inherited

@@ -9,6 +9,12 @@ a laptop, but users are not isolated, and `campushub up` says so.
 With fast spawn on, servers are forked from the fork server `campushub up`
 started (compute/forkserver.py) instead of being started afresh; when it
 cannot be reached, a server starts the usual way and the log says why.
+
+Never as root or a system account, on either path: the account is checked
+before the start (compute/accounts_guard.py), the fork server refuses such a
+uid, and a fresh start's last step before exec refuses to run as root. Each
+server's output goes to its user's own log (compute/user_logs.py), never
+into the hub's.
 """
 
 from __future__ import annotations
@@ -18,15 +24,19 @@ import json
 import os
 import pwd
 import socket
+from collections.abc import Callable
 from pathlib import Path
 
 from jupyterhub.spawner import LocalProcessSpawner, set_user_setuid
 from jupyterhub.utils import can_connect, random_port
-from traitlets import Bool, Integer, Unicode
+from tornado.web import HTTPError
+from traitlets import Bool, Integer, List, Unicode
 
-from campushub.compute.forkserver import read_line
+from campushub.compute.accounts_guard import UnusableAccount
+from campushub.compute.forkserver import read_line, refuse_uid, uid_range
 from campushub.compute.start_queue import StartQueue
 from campushub.compute.system_users import ensure_system_user
+from campushub.compute.user_logs import DEFAULT_MAX_BYTES, open_user_output
 
 FORK_TIMEOUT = 30.0
 START_QUEUE = StartQueue()  # one line for the whole hub
@@ -34,6 +44,31 @@ START_QUEUE = StartQueue()  # one line for the whole hub
 
 class ForkUnavailable(Exception):
     """The fork server cannot start this server; the spawner starts it afresh instead."""
+
+
+class AccountRefused(HTTPError):
+    """The student's server must not run as its system account: a 403 whose message JupyterHub shows them."""
+
+    def __init__(self, account: str) -> None:
+        message = (
+            f"Your server cannot start: the system account {account} on this machine cannot be used for it. "
+            "Please ask an admin of this site."
+        )
+        super().__init__(403, message, reason="Account refused")
+        self.jupyterhub_message = message
+
+
+def never_as_root(preexec: Callable[[], None], people: tuple[int, int] | None) -> Callable[[], None]:
+    """`preexec`, then a last check before exec: still root, or a system uid (when `people` is given), aborts."""
+
+    def guarded() -> None:
+        preexec()
+        if os.getuid() == 0 or os.geteuid() == 0:
+            raise PermissionError("refusing to run a user's server as root")
+        if people is not None:
+            refuse_uid(os.getuid(), people)
+
+    return guarded
 
 
 def current_umask() -> int:
@@ -44,13 +79,18 @@ def current_umask() -> int:
     return 0o022
 
 
-def ask_forkserver(path: str, request: dict) -> dict:
-    """One request, one line of JSON back: {"pid": ...} from the new server, or {"error": ...}."""
+def ask_forkserver(path: str, request: dict, output: int) -> dict:
+    """One request, one line of JSON back: {"pid": ...} from the new server, or {"error": ...}.
+
+    `output` (the write end of the user's log pipe) travels with the request's first bytes (SCM_RIGHTS).
+    """
+    payload = json.dumps(request).encode() + b"\n"
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
             conn.settimeout(FORK_TIMEOUT)
             conn.connect(path)
-            conn.sendall(json.dumps(request).encode() + b"\n")
+            sent = socket.send_fds(conn, [payload], [output])
+            conn.sendall(payload[sent:])
             data = read_line(conn)
     except (OSError, ValueError) as exc:
         raise ForkUnavailable(f"fork server at {path}: {exc}") from None
@@ -78,6 +118,15 @@ class CampusLocalSpawner(LocalProcessSpawner):
     parallel_starts = Integer(0, help="Servers getting ready at once; others wait in line. 0: one per CPU.").tag(
         config=True
     )
+    adopt_accounts = List(
+        Unicode(), help="Existing system accounts CampusHub did not create that servers may still run as."
+    ).tag(config=True)
+    user_logs_dir = Unicode("", help="Where each user's server output goes (<name>.log); empty: discarded.").tag(
+        config=True
+    )
+    user_log_max_bytes = Integer(DEFAULT_MAX_BYTES, help="Size at which a user's log is rotated to .log.1.").tag(
+        config=True
+    )
 
     _launched = False  # whether this spawn has left the start line (progress waits for it)
 
@@ -103,9 +152,7 @@ class CampusLocalSpawner(LocalProcessSpawner):
 
     async def start(self) -> tuple[str, int]:
         if self.isolate_users:
-            await asyncio.get_running_loop().run_in_executor(
-                None, ensure_system_user, self.system_username, Path(self.home_base) / self.system_username
-            )
+            await self.ensure_account()
             mode = os.stat(self.user_home).st_mode & 0o777
             if mode & 0o077:
                 # An account that existed before CampusHub keeps its mode; say so rather than change it.
@@ -131,13 +178,41 @@ class CampusLocalSpawner(LocalProcessSpawner):
         self._slot_release = asyncio.create_task(self.release_slot_when_up(ip, port))
         return ip, port
 
+    async def ensure_account(self) -> None:
+        """Make the user's system account, or refuse one a server must not run as (the log says why)."""
+        account = self.system_username
+        try:
+            await asyncio.get_running_loop().run_in_executor(
+                None, ensure_system_user, account, Path(self.home_base) / account, list(self.adopt_accounts)
+            )
+        except UnusableAccount as exc:
+            self.log.error("Refused to start %s's server: %s", self.user.name, exc)
+            raise AccountRefused(account) from None
+
+    def open_output(self) -> int:
+        """The write end of a fresh pipe into the user's own log (or /dev/null when no log directory is set)."""
+        if not self.user_logs_dir:
+            return os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
+        return open_user_output(Path(self.user_logs_dir), self.user.name, self.user_log_max_bytes)
+
     async def launch(self) -> tuple[str, int]:
         if self.forkserver_socket:
             try:
                 return await self.fork_start()
             except ForkUnavailable as exc:
                 self.log.warning("Fast spawn unavailable for %s (%s): starting afresh", self.user.name, exc)
-        return await super().start()
+        return await self.fresh_start()
+
+    async def fresh_start(self) -> tuple[str, int]:
+        """LocalProcessSpawner.start, with the server's stdout and stderr going to the user's log."""
+        output = self.open_output()
+        saved = self.popen_kwargs
+        self.popen_kwargs = {**saved, "stdout": output, "stderr": output}
+        try:
+            return await super().start()
+        finally:
+            self.popen_kwargs = saved
+            os.close(output)
 
     async def release_slot_when_up(self, ip: str, port: int) -> None:
         """The slot is held while the server imports and starts (the CPU-heavy part), not just while forking."""
@@ -181,21 +256,27 @@ class CampusLocalSpawner(LocalProcessSpawner):
             "cwd": self.user_home,
             "umask": current_umask(),
         }
-        reply = await asyncio.get_running_loop().run_in_executor(None, ask_forkserver, self.forkserver_socket, request)
+        output = self.open_output()
+        try:
+            reply = await asyncio.get_running_loop().run_in_executor(
+                None, ask_forkserver, self.forkserver_socket, request, output
+            )
+        finally:
+            os.close(output)
         self.log.info("Forked %s's server as pid %s", self.user.name, reply["pid"])
         self.proc = None  # not our child: poll and stop go by pid, as for a server the hub found running
         self.pid = reply["pid"]
         return (self.ip or "127.0.0.1", self.port)
 
-    def make_preexec_fn(self, name: str):
+    def make_preexec_fn(self, name: str) -> Callable[[], None]:
         if self.isolate_users:
-            return set_user_setuid(self.system_username)
+            return never_as_root(set_user_setuid(self.system_username), uid_range())
         home = self.user_home
 
         def enter_user_dir() -> None:
             os.chdir(home)
 
-        return enter_user_dir
+        return never_as_root(enter_user_dir, None)
 
     def user_env(self, env: dict[str, str]) -> dict[str, str]:
         entry = pwd.getpwnam(self.system_username)

@@ -6,7 +6,10 @@ import os
 import pwd
 import subprocess
 import threading
+from collections.abc import Collection
 from pathlib import Path
+
+from campushub.compute.accounts_guard import MARKER, check_account
 
 # useradd locks /etc/passwd; concurrent calls from one hub would fail instead of waiting.
 _useradd_lock = threading.Lock()
@@ -16,11 +19,15 @@ class SystemUserError(RuntimeError):
     pass
 
 
-def ensure_system_user(name: str, home: Path) -> pwd.struct_passwd:
-    """Create `name` with a private home if it does not exist yet; never touch an existing one."""
+def ensure_system_user(name: str, home: Path, adopt: Collection[str] = ()) -> pwd.struct_passwd:
+    """Create `name` with a private home if it does not exist yet; never touch an existing one.
+
+    An existing account is returned only if a server may run as it (accounts_guard); otherwise
+    UnusableAccount, so that signing in with a campus name never hands over someone else's account.
+    """
     with _useradd_lock:
         try:
-            return pwd.getpwnam(name)
+            return check_account(pwd.getpwnam(name), adopt)
         except KeyError:
             pass
         result = subprocess.run(
@@ -33,7 +40,7 @@ def ensure_system_user(name: str, home: Path) -> pwd.struct_passwd:
                 "/bin/bash",
                 "--user-group",
                 "--comment",
-                "CampusHub user",
+                MARKER,
                 name,
             ],
             capture_output=True,
@@ -42,4 +49,4 @@ def ensure_system_user(name: str, home: Path) -> pwd.struct_passwd:
         if result.returncode != 0:
             raise SystemUserError(f"useradd {name} failed: {result.stderr.strip()}")
         os.chmod(home, 0o700)
-        return pwd.getpwnam(name)
+        return check_account(pwd.getpwnam(name), adopt)

@@ -11,10 +11,21 @@ import re
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from campushub.identity.usernames import normalize_username
 
+METHOD_ID = r"^[a-z][a-z0-9-]{0,31}$"
 _DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d)?\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
 
@@ -31,6 +42,18 @@ def parse_duration(value: object) -> object:
 
 Duration = Annotated[int, BeforeValidator(parse_duration)]
 Username = Annotated[str, AfterValidator(normalize_username)]
+
+
+def parse_admin_entry(value: str) -> str:
+    """`prof.x` or `ldap:prof.x` (only the `ldap` method's prof.x), normalised; the method is checked later."""
+    method, colon, name = value.strip().rpartition(":")
+    if colon and not re.match(METHOD_ID, method):
+        raise ValueError(f"{value!r}: write `name` or `method:name`, e.g. `ldap:prof.x`")
+    name = normalize_username(name)
+    return f"{method}:{name}" if colon else name
+
+
+AdminEntry = Annotated[str, AfterValidator(parse_admin_entry)]
 
 
 class Section(BaseModel):
@@ -112,9 +135,37 @@ class LocalSignIn(Section):
     )
     min_password_length: int = Field(10, ge=8, le=128, description="Shortest password accepted at sign-up.")
     max_failed_logins: int = Field(
-        5, ge=1, le=100, description="Failed sign-ins allowed per username or address before a lockout."
+        5,
+        ge=1,
+        le=100,
+        description=(
+            "Failed sign-ins allowed from one address within `lockout`, by any method (built-in accounts, "
+            "the directory, a refused single sign-on), before that address must wait. An account under attack "
+            "is only slowed down (a few seconds at most), never locked: its owner still gets in from elsewhere."
+        ),
     )
-    lockout: Duration = Field(300, ge=10, description="How long a lockout lasts (seconds, or '5m').")
+    lockout: Duration = Field(
+        300,
+        ge=10,
+        description="The window failed sign-ins are counted in, and the longest an address waits (seconds, or '5m').",
+    )
+    signup_per_hour: int = Field(
+        10, ge=1, le=10000, description="Sign-up requests accepted from one address per hour; more get a 429."
+    )
+    max_pending: int = Field(
+        200,
+        ge=1,
+        le=100000,
+        description=(
+            "In `approval` mode, requests waiting for an administrator at most: past it, sign-up is paused "
+            "until an administrator handles them."
+        ),
+    )
+    reserved_names: list[Username] = Field(
+        default_factory=list,
+        description="Usernames nobody may sign up with, besides those CampusHub always reserves (root, admin, "
+        "administrator, the machine's system accounts, every name in `admins`, removed users' names).",
+    )
 
 
 TlsMode = Literal["ldaps", "starttls", "none"]
@@ -183,7 +234,6 @@ class LdapSignIn(Section):
 
 
 OidcPreset = Literal["generic", "azuread", "google", "github"]
-METHOD_ID = r"^[a-z][a-z0-9-]{0,31}$"
 
 
 class OidcSignIn(Section):
@@ -304,6 +354,28 @@ class SignIn(Section):
             raise ValueError(f"`oidc` provider names cannot be {', '.join(taken)}: those are sign-in methods already")
         return self
 
+    @model_validator(mode="after")
+    def _link_by_username_only_between_assigned_names(self) -> SignIn:
+        chosen = self.self_chosen_methods
+        if self.link_by == "username" and chosen:
+            raise ValueError(
+                "`link_by: username` would let anyone who picks a campus name take that person's account: "
+                f"{', '.join(chosen)} let people choose their own usernames. Use `link_by: email` (vouched-for "
+                "addresses only) or `none`, or close local sign-up (`local.signup: closed`)"
+            )
+        return self
+
+    @property
+    def self_chosen_methods(self) -> list[str]:
+        """Methods whose usernames people pick themselves (local sign-up, GitHub logins), not the institution."""
+        chosen = ["local (sign-up)"] if self.local is not None and self.local.signup != "closed" else []
+        return chosen + self.chosen_name_methods
+
+    @property
+    def chosen_name_methods(self) -> list[str]:
+        """Methods whose users pick their own login (GitHub): a bare name in `admins` never makes one of them admin."""
+        return [name for name, provider in self.oidc.items() if provider.preset == "github"]
+
     @property
     def methods(self) -> list[str]:
         """Method ids in page order: password methods first, then one per OpenID provider."""
@@ -323,8 +395,10 @@ class LocalCompute(Section):
 
     user_prefix: str = Field(
         "nb-",
-        pattern=r"^[a-z][a-z0-9_-]{0,7}$",
-        description="Prefix of the system account made for each campus user when running as root (`nb-alice`).",
+        pattern=r"^[a-z][a-z0-9_-]{0,6}[-_]$",
+        description="Prefix of the system account made for each campus user when running as root (`nb-alice`): "
+        "2 to 8 characters ending in `-` or `_`, so that no campus name completes it to a system account's name "
+        "(`ro` + `ot`). `campushub check` refuses a prefix that begins the name of a system account (`systemd-`).",
     )
     home_base: Path = Field(Path("/home"), description="Where those system accounts' home directories are made.")
     parallel_starts: int = Field(
@@ -337,6 +411,13 @@ class LocalCompute(Section):
         True,
         description="Fork users' servers from a process that has imported Jupyter once (a fraction of the CPU of "
         "a fresh start; same accounts, groups, environment and isolation). `false`: start each one afresh.",
+    )
+    adopt_accounts: list[str] = Field(
+        default_factory=list,
+        description="System accounts that existed before CampusHub (not made by it) that users' servers may run as "
+        "anyway, e.g. `[nb-alice]` when campus user `alice` already has that account. Any other existing account "
+        "CampusHub did not create is refused, and root or system accounts (uid outside UID_MIN..UID_MAX of "
+        "/etc/login.defs) always are.",
     )
 
 
@@ -412,10 +493,45 @@ class CampusConfig(Section):
         "Relative paths are relative to the campus.yaml file.",
     )
     database: Database = Field(default_factory=Database, description="The hub database.")
-    admins: list[Username] = Field(default_factory=list, description="Usernames with full admin rights.")
     sign_in: SignIn = Field(default_factory=SignIn, description="How people sign in.")
+    admins: list[AdminEntry] = Field(
+        default_factory=list,
+        description="Usernames with full admin rights, granted at sign-in and at every start (a name taken off "
+        "the list loses them at the next start). `name` counts through any method whose usernames the campus "
+        "assigns (built-in accounts, the directory, OpenID providers, not GitHub); `method:name` (`ldap:prof.x`, "
+        "`gh:carol`) only through that method, and no other method may then claim the name. Being listed never "
+        "lets anyone past a method's own rules (groups, organisations, `hd`, tenant).",
+    )
     compute: Compute = Field(default_factory=Compute, description="Where notebook servers run.")
     courses: dict[Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")], Course] = Field(
         default_factory=dict,
         description="Courses by a short ID of your choice (`phys101`), used by `campushub courses warm ID`.",
     )
+
+    @field_validator("admins")
+    @classmethod
+    def _admin_methods_exist(cls, admins: list[str], info: ValidationInfo) -> list[str]:
+        sign_in = info.data.get("sign_in")
+        if sign_in is None:
+            return admins  # sign_in itself is wrong: that error is reported instead
+        for entry in admins:
+            method = entry.rpartition(":")[0]
+            if method and method not in sign_in.methods:
+                raise ValueError(
+                    f"{entry!r} names the sign-in method {method!r}, which is not configured "
+                    f"(methods here: {', '.join(sign_in.methods)})"
+                )
+        return admins
+
+    @property
+    def admin_entries(self) -> list[tuple[str, str | None]]:
+        """(name, owning method or None) for each entry of `admins`."""
+        entries = []
+        for entry in self.admins:
+            method, _, name = entry.rpartition(":")
+            entries.append((name, method or None))
+        return entries
+
+    @property
+    def admin_names(self) -> set[str]:
+        return {name for name, _ in self.admin_entries}

@@ -29,6 +29,11 @@ TEMPLATES = Path(__file__).parent / "templates"
 SINGLEUSER_CONFIG = Path(__file__).parent.parent / "singleuser" / "config"
 CULLER_SERVICE = "idle-culler"
 COURSES_SERVICE = "campushub-courses"
+CLI_SERVICE = "campushub-cli"
+# What `campushub users remove` may do through the running hub, with a token it makes for minutes at a time.
+CLI_SCOPES = ["read:users:name", "read:servers", "delete:servers", "delete:users"]
+# What the courses service does to the people of its courses: see them and their servers, start and stop those.
+WARM_SCOPES = ("read:users:name", "read:users:activity", "read:servers", "start:servers", "delete:servers")
 
 
 @dataclass(frozen=True)
@@ -60,6 +65,11 @@ class Layout:
     def courses_token_file(self) -> Path:
         """The courses service's API token: `campushub courses warm` uses it too."""
         return self.secrets_dir / "courses-service-token"
+
+    @property
+    def archive_dir(self) -> Path:
+        """Removed users' files, packed before anything was deleted."""
+        return self.data_dir / "archive"
 
     @property
     def forkserver_socket(self) -> Path:
@@ -132,6 +142,8 @@ def local_method_settings(config: CampusConfig, layout: Layout) -> dict[str, Any
         "max_failed_logins": local.max_failed_logins,
         "lockout_seconds": local.lockout,
         "trusted_proxies": list(config.listen.trusted_proxies),
+        "signup_per_hour": local.signup_per_hour,
+        "max_pending": local.max_pending,
     }
 
 
@@ -278,9 +290,14 @@ def identity_settings(config: CampusConfig, layout: Layout) -> Settings:
     ldap = config.sign_in.ldap
     settings: Settings = {
         "JupyterHub": {"authenticator_class": "campushub.identity.combined.CampusAuthenticator"},
-        "Authenticator": {"admin_users": set(config.admins)},
         "CampusAuthenticator": {
             "methods": sign_in_methods(config),
+            "campus_admins": [{"name": name, "method": method} for name, method in config.admin_entries],
+            "reserved_names": list(config.sign_in.local_settings.reserved_names),
+            "max_failed_logins": config.sign_in.local_settings.max_failed_logins,
+            "lockout_seconds": config.sign_in.local_settings.lockout,
+            "trusted_proxies": list(config.listen.trusted_proxies),
+            "chosen_name_methods": config.sign_in.chosen_name_methods,
             "link_by": config.sign_in.link_by,
             "db_url": database_url(config, layout),
             "manage_groups": bool(ldap and ldap.sync_groups)
@@ -342,6 +359,8 @@ def compute_settings(config: CampusConfig, layout: Layout) -> Settings:
             "personal_root": str(layout.users_dir),
             "forkserver_socket": str(layout.forkserver_socket) if local.fast_spawn else "",
             "parallel_starts": local.parallel_starts,
+            "adopt_accounts": list(local.adopt_accounts),
+            "user_logs_dir": str(layout.logs_dir / "users"),
         },
     }
 
@@ -403,12 +422,33 @@ def courses_settings(config: CampusConfig, layout: Layout) -> Settings:
             **directory_environment(config),
         },
     }
-    role = {
-        "name": COURSES_SERVICE,
-        "scopes": ["list:users", "read:users", "read:users:activity", "admin:users", "servers", "read:groups"],
-        "services": [COURSES_SERVICE],
-    }
+    role = {"name": COURSES_SERVICE, "scopes": courses_scopes(config), "services": [COURSES_SERVICE]}
     return {"JupyterHub": {"services": [service], "load_roles": [role]}}
+
+
+def courses_scopes(config: CampusConfig) -> list[str]:
+    """The courses service reaches only its courses' people: each scope filtered to a member or a group.
+
+    Creating a hub user for someone who never signed in takes `admin:users` (JupyterHub has nothing
+    narrower): filtered to each listed member, and unfiltered only when a course's groups are looked
+    up in the directory, whose members are known only when the service asks.
+    """
+    members = sorted({name for course in config.courses.values() for name in course.members})
+    groups = sorted({group for course in config.courses.values() for group in course.groups})
+    filters = [f"user={name}" for name in members] + [f"group={group}" for group in groups]
+    scopes = [f"{scope}!{where}" for where in filters for scope in WARM_SCOPES]
+    scopes += [f"admin:users!user={name}" for name in members]
+    scopes += [f"read:groups!group={group}" for group in groups]
+    ldap = config.sign_in.ldap
+    if groups and ldap is not None and uses_directory_rosters(ldap):
+        scopes += ["admin:users", *WARM_SCOPES]
+    return scopes
+
+
+def cli_service_settings(config: CampusConfig, layout: Layout) -> Settings:
+    """The `campushub` command's own service: no process, no standing token, only the scopes removal needs."""
+    role = {"name": CLI_SERVICE, "scopes": list(CLI_SCOPES), "services": [CLI_SERVICE]}
+    return {"JupyterHub": {"services": [{"name": CLI_SERVICE, "display": False}], "load_roles": [role]}}
 
 
 MAPPERS = (
@@ -419,6 +459,7 @@ MAPPERS = (
     compute_settings,
     culler_settings,
     courses_settings,
+    cli_service_settings,
 )
 
 

@@ -22,6 +22,8 @@ from campushub.identity.passwords import hash_password, needs_rehash, verify_pas
 ACTIVE = "active"
 # Where a sign-in method puts an e-mail address it vouches for, in the model it returns (for `link_by: email`).
 EMAIL_KEY = "campushub_email"
+# Where a method puts the provider's unchangeable id of the person (GitHub's numeric account id).
+SUBJECT_KEY = "campushub_subject"
 PENDING = "pending"
 
 
@@ -62,6 +64,50 @@ class EmailLink(Base):
 
     email: Mapped[str] = mapped_column(String(254), primary_key=True)
     name: Mapped[str] = mapped_column(String(64))
+
+
+class ExternalId(Base):
+    """A provider's own, unchangeable id of a person (GitHub's numeric account id) -> their CampusHub username.
+
+    Logins can be renamed and then taken by someone else; the id cannot.
+    """
+
+    __tablename__ = "campushub_external_ids"
+
+    method: Mapped[str] = mapped_column(String(32), primary_key=True)
+    subject: Mapped[str] = mapped_column(String(255), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+
+
+class Tombstone(Base):
+    """A removed user's name: nobody may take it until an admin releases it (`campushub users release`)."""
+
+    __tablename__ = "campushub_removed_names"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    method: Mapped[str] = mapped_column(String(32))
+    removed: Mapped[datetime] = mapped_column(DateTime, default=lambda: datetime.now(UTC).replace(tzinfo=None))
+    archive: Mapped[str] = mapped_column(String(1024), default="")
+
+
+class ConfigAdmin(Base):
+    """A name made admin because campus.yaml listed it: taken off the list, it loses admin at the next start."""
+
+    __tablename__ = "campushub_config_admins"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+
+REMOVED = "removed"
+
+
+@dataclass(frozen=True)
+class NameRecord:
+    """Everything CampusHub knows about one username (`campushub users list --all`)."""
+
+    name: str
+    method: str  # the method that owns it, `-` for none yet
+    state: str  # active, pending, removed, or `claimed` (a method signed someone in with it)
 
 
 @dataclass(frozen=True)
@@ -154,14 +200,34 @@ class AccountStore:
             session.delete(account)
 
     def claim(self, name: str, method: str) -> str:
-        """The method `name` belongs to, recording `method` if it is the first; built-in accounts are `local`'s."""
+        """The method `name` belongs to, recording `method` if it is the first.
+
+        Active built-in accounts are `local`'s; a sign-up still waiting for approval claims nothing (else
+        asking for a campus name would lock its owner out). A removed user's name is `removed`'s until released.
+        """
         with self._session() as session:
+            if session.get(Tombstone, name) is not None:
+                return REMOVED
             existing = session.get(MethodClaim, name)
             if existing is not None:
                 return existing.method
-            owner = "local" if session.get(Account, name) is not None else method
+            account = session.get(Account, name)
+            owner = "local" if account is not None and account.status == ACTIVE else method
             session.add(MethodClaim(name=name, method=owner))
             return owner
+
+    def assign(self, name: str, method: str) -> str:
+        """Give `name` to `method` whoever used it before (campus.yaml's `admins` says `method:name`);
+        a removed user's name stays reserved."""
+        with self._session() as session:
+            if session.get(Tombstone, name) is not None:
+                return REMOVED
+            claim = session.get(MethodClaim, name)
+            if claim is None:
+                session.add(MethodClaim(name=name, method=method))
+            else:
+                claim.method = method
+            return method
 
     def linked_account(self, email: str) -> str | None:
         with self._session() as session:
@@ -174,9 +240,106 @@ class AccountStore:
                 session.add(EmailLink(email=email, name=name))
 
     def owner(self, name: str) -> str | None:
+        """The method that owns `name` (`removed` for a removed user's), or None while it is free."""
         with self._session() as session:
+            if session.get(Tombstone, name) is not None:
+                return REMOVED
             existing = session.get(MethodClaim, name)
-            return existing.method if existing else None
+            if existing is not None:
+                return existing.method
+            account = session.get(Account, name)
+            return "local" if account is not None and account.status == ACTIVE else None
+
+    def name_for_subject(self, method: str, subject: str) -> str | None:
+        with self._session() as session:
+            existing = session.get(ExternalId, (method, subject))
+            return existing.name if existing else None
+
+    def subject_of(self, method: str, name: str) -> str | None:
+        with self._session() as session:
+            found = session.scalars(
+                select(ExternalId).where(ExternalId.method == method, ExternalId.name == name)
+            ).first()
+            return found.subject if found else None
+
+    def bind_subject(self, method: str, subject: str, name: str) -> None:
+        with self._session() as session:
+            if session.get(ExternalId, (method, subject)) is None:
+                session.add(ExternalId(method=method, subject=subject, name=name))
+
+    def retire(self, name: str, archive: str = "") -> None:
+        """Forget everything that ties `name` to a person and reserve it (a tombstone) until released."""
+        with self._session() as session:
+            claim = session.get(MethodClaim, name)
+            account = session.get(Account, name)
+            method = claim.method if claim else ("local" if account is not None else "-")
+            for model in (MethodClaim, Account):
+                row = session.get(model, name)
+                if row is not None:
+                    session.delete(row)
+            for table in (EmailLink, ExternalId):
+                for row in session.scalars(select(table).where(table.name == name)):
+                    session.delete(row)
+            tombstone = session.get(Tombstone, name)
+            if tombstone is None:
+                session.add(Tombstone(name=name, method=method, archive=archive))
+            elif archive:
+                tombstone.archive = archive
+
+    def release(self, name: str) -> bool:
+        """Free a removed user's name; False if it was not reserved."""
+        with self._session() as session:
+            tombstone = session.get(Tombstone, name)
+            if tombstone is None:
+                return False
+            session.delete(tombstone)
+            return True
+
+    def forget_claim(self, name: str) -> bool:
+        """Drop a method's claim on a name nobody uses any more (stale ownership); False if there was none."""
+        with self._session() as session:
+            claim = session.get(MethodClaim, name)
+            if claim is None:
+                return False
+            session.delete(claim)
+            for table in (EmailLink, ExternalId):
+                for row in session.scalars(select(table).where(table.name == name)):
+                    session.delete(row)
+            return True
+
+    def removed(self, name: str) -> bool:
+        with self._session() as session:
+            return session.get(Tombstone, name) is not None
+
+    def names(self) -> list[NameRecord]:
+        """Every username CampusHub knows, with the method that owns it and its state."""
+        records: dict[str, NameRecord] = {}
+        with self._session() as session:
+            for claim in session.scalars(select(MethodClaim)):
+                records[claim.name] = NameRecord(claim.name, claim.method, "claimed")
+            for account in session.scalars(select(Account)):
+                if account.status == ACTIVE:
+                    records[account.name] = NameRecord(account.name, "local", ACTIVE)
+                elif account.name in records:  # the name went to another method while the request waited
+                    owner = records[account.name].method
+                    records[account.name] = NameRecord(account.name, owner, f"claimed, {account.status} request")
+                else:
+                    records[account.name] = NameRecord(account.name, "-", account.status)
+            for tombstone in session.scalars(select(Tombstone)):
+                records[tombstone.name] = NameRecord(tombstone.name, tombstone.method, REMOVED)
+        return [records[name] for name in sorted(records)]
+
+    def config_admins(self) -> set[str]:
+        with self._session() as session:
+            return {row.name for row in session.scalars(select(ConfigAdmin))}
+
+    def set_config_admins(self, names: set[str]) -> None:
+        with self._session() as session:
+            for row in session.scalars(select(ConfigAdmin)):
+                if row.name not in names:
+                    session.delete(row)
+            for name in names - {row.name for row in session.scalars(select(ConfigAdmin))}:
+                session.add(ConfigAdmin(name=name))
 
     def create_invite(self, uses: int, valid_for: timedelta) -> str:
         code = secrets.token_urlsafe(12)

@@ -12,10 +12,20 @@ used it unless the admin links methods (`link_by: username` or `email`).
 from __future__ import annotations
 
 from jupyterhub.auth import Authenticator
+from jupyterhub.utils import maybe_future
 from tornado import web
-from traitlets import Dict, Enum, List, Unicode, default, import_item
+from traitlets import Dict, Enum, Integer, List, Unicode, default, import_item
 
-from campushub.identity.accounts import EMAIL_KEY, AccountStore
+from campushub.identity.accounts import EMAIL_KEY, REMOVED, SUBJECT_KEY, AccountStore
+from campushub.identity.admins import entry_allows
+from campushub.identity.local import (
+    account_name,
+    client_address,
+    refuse_if_throttled,
+    throttled,
+)
+from campushub.identity.ratelimit import SignInThrottle
+from campushub.identity.reserved import is_reserved
 from campushub.identity.usernames import CampusUsernamesMixin
 
 # Paths every Authenticator registers; JupyterHub's own handlers for them serve all methods.
@@ -37,6 +47,26 @@ class CampusAuthenticator(CampusUsernamesMixin, Authenticator):
         "`email`: same vouched-for e-mail address, same account.",
     ).tag(config=True)
     db_url = Unicode(help="The hub database, where the owner method of each username is kept.").tag(config=True)
+    campus_admins = List(
+        Dict(),
+        help="campus.yaml's `admins`: {name, method (or None: any method whose usernames the campus assigns)}. "
+        "Not JupyterHub's admin_users, which would let a listed name past a method's own allow rules.",
+    ).tag(config=True)
+    reserved_names = List(
+        Unicode(), help="sign_in.local.reserved_names: names sign-up refuses besides the ones always reserved."
+    ).tag(config=True)
+    max_failed_logins = Integer(5, help="Failed sign-ins from one address, any method, before it must wait.").tag(
+        config=True
+    )
+    lockout_seconds = Integer(300, help="The window failures are counted in, in seconds.").tag(config=True)
+    trusted_proxies = List(
+        Unicode(), help="Reverse proxies in front of the hub whose X-Forwarded-For entries are believed."
+    ).tag(config=True)
+    chosen_name_methods = List(
+        Unicode(),
+        help="Methods whose usernames people choose themselves (GitHub): a bare name in `admins` never makes "
+        "their users admin.",
+    ).tag(config=True)
 
     @default("any_allow_config")
     def _any_allow_config_default(self) -> bool:
@@ -65,44 +95,155 @@ class CampusAuthenticator(CampusUsernamesMixin, Authenticator):
         return chosen, self.sub_authenticators[chosen]
 
     async def authenticate(self, handler: web.RequestHandler, data: dict) -> dict | None:
+        address = self.client_address(handler)
         found = self.method_for(data)
         if found is None:
+            refuse_if_throttled(self.throttle, address)
+            self.throttle.failed(address)
             return None
         method, sub = found
-        model = await sub.get_authenticated_user(handler, data)
+        account = account_name(data)
+        model = await throttled(
+            self.throttle,
+            address,
+            f"{method}:{account}" if account else None,
+            lambda: sub.get_authenticated_user(handler, data),
+        )
         if model is None:
+            self.log.warning("Failed %s sign-in for %r from %s", method, account, address)
             return None
         model = self.settle(model, method)
         model["campushub_method"] = method
         model.setdefault("groups", None)  # methods without groups leave CampusHub groups as they are
         return model
 
-    def settle(self, model: dict, method: str) -> dict:
-        """Decide which account a method's sign-in lands in; refuse one that belongs to another method.
+    _throttle: SignInThrottle | None = None
 
+    @property
+    def throttle(self) -> SignInThrottle:
+        """One count of failures per address for every method, so spreading guesses over methods gains nothing.
+
+        Its limits are sign_in.local's keys, which apply even when built-in sign-in is off.
+        """
+        if self._throttle is None:
+            self._throttle = SignInThrottle(self.max_failed_logins, self.lockout_seconds)
+        return self._throttle
+
+    def client_address(self, handler: web.RequestHandler) -> str:
+        """The address failures count against (see local.client_address: forwarded headers are not believed)."""
+        return client_address(handler.request, list(self.trusted_proxies))
+
+    def settle(self, model: dict, method: str) -> dict:
+        """Decide which account a method's sign-in lands in, and whether it is an admin.
+
+        A provider's unchangeable account id (GitHub's) leads to the account first used with it, so a
+        renamed login keeps its account and whoever takes the old login later does not get it.
         With `link_by: email`, an e-mail address the method vouches for leads to the account first
         used with it, whatever username this method gives (a directory's `jdoe` and Google's
         `jane.doe` are one person when both say jane.doe@uni.edu).
         """
+        subject = model.get(SUBJECT_KEY)
+        if subject is None:
+            self.link(model, method)
+        else:
+            self.settle_subject(model, method, str(subject))
+        if self.listed_admin(model["name"], method):
+            model["admin"] = True
+        return model
+
+    def settle_subject(self, model: dict, method: str, subject: str) -> None:
+        bound = self.store.name_for_subject(method, subject)
+        if bound is not None:
+            if bound != model["name"]:
+                self.log.info(
+                    "%s account %s (now %r) signs in to its account %r", method, subject, model["name"], bound
+                )
+            model["name"] = bound
+            self.claim(bound, method)
+            return
+        if self.store.subject_of(method, model["name"]) is not None:
+            self.log.warning(
+                "Refused %r from %s: the name belongs to another %s account", model["name"], method, method
+            )
+            raise web.HTTPError(
+                403,
+                f"The username {model['name']!r} belongs to another account of this sign-in service here "
+                "(the name was renamed or reused there). Ask an administrator.",
+            )
+        self.claim(model["name"], method)
+        self.store.bind_subject(method, subject, model["name"])
+
+    def listed_admin(self, name: str, method: str) -> bool:
+        """Listed in `admins` for this method, or by bare name and through a method whose names the campus assigns."""
+        return any(
+            entry["name"] == name and entry_allows(entry.get("method"), method, self.chosen_name_methods)
+            for entry in self.campus_admins
+        )
+
+    def admin_owner(self, name: str) -> str | None:
+        """The method an `admins` entry says owns `name`, if one does."""
+        for entry in self.campus_admins:
+            if entry["name"] == name and entry.get("method"):
+                return entry["method"]
+        return None
+
+    def signup_refusal(self, name: str) -> str | None:
+        """Why sign-up cannot create `name` (reserved, removed, or another method's), or None."""
+        admin_names = [entry["name"] for entry in self.campus_admins]
+        if is_reserved(name, admin_names, self.reserved_names) or self.store.removed(name):
+            return "That username is reserved. Choose another one."
+        if self.store.owner(name) not in (None, "local"):
+            return "That username is taken. Choose another one."
+        return None
+
+    async def pre_spawn_start(self, user, spawner) -> None:
+        """No server for a removed user's name (a course roster or the admin page may still name them)."""
+        if self.store.removed(user.name):
+            raise web.HTTPError(
+                403, f"{user.name!r} was removed; no server starts for the name until an admin releases it."
+            )
+        await maybe_future(super().pre_spawn_start(user, spawner))
+
+    def is_admin(self, handler, authentication: dict) -> bool | None:
+        # Admin rights come from settle() (admins list) and the methods' admin groups only, never admin_users.
+        return None
+
+    def link(self, model: dict, method: str) -> None:
+        """Pick the account by vouched-for e-mail (`link_by: email`), else by name; claim it for `method`."""
         email = model.get(EMAIL_KEY)
         if self.link_by == "email" and email:
             linked = self.store.linked_account(email)
             if linked is not None:
                 if linked != model["name"]:
                     self.log.info("%s sign-in of %r linked to account %r by e-mail", method, model["name"], linked)
-                self.store.claim(linked, method)
+                self.claim(linked, method, linked_by_email=True)
                 model["name"] = linked
-                return model
+                return
             self.claim(model["name"], method)
             self.store.link_email(email, model["name"])
-            return model
+            return
         self.claim(model["name"], method)
-        return model
 
-    def claim(self, name: str, method: str) -> None:
-        """Refuse a name another method already uses, unless the admin linked methods by username."""
-        owner = self.store.claim(name, method)
-        if owner != method and self.link_by != "username":
+    def claim(self, name: str, method: str, linked_by_email: bool = False) -> None:
+        """Refuse a name another method already uses (unless the admin linked methods), a name `admins` gives to
+        another method, and a removed user's name."""
+        owner_by_config = self.admin_owner(name)
+        if owner_by_config is not None and owner_by_config != method:
+            self.log.warning(
+                "Refused %r from %s: campus.yaml's admins give the name to %s", name, method, owner_by_config
+            )
+            raise web.HTTPError(
+                403,
+                f"The username {name!r} is reserved for another sign-in method here. "
+                "Sign in the way you did before, or ask an administrator.",
+            )
+        owner = self.store.assign(name, method) if owner_by_config == method else self.store.claim(name, method)
+        if owner == REMOVED:
+            self.log.warning("Refused %r from %s: the name belonged to a removed user", name, method)
+            raise web.HTTPError(
+                403, f"The username {name!r} cannot be used here (it is reserved). Ask an administrator."
+            )
+        if owner != method and self.link_by != "username" and not linked_by_email:
             self.log.warning("Refused %r from %s: the name belongs to %s", name, method, owner)
             raise web.HTTPError(
                 403,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from oauthenticator.github import GitHubOAuthenticator
 
+from campushub.identity.accounts import SUBJECT_KEY
 from campushub.identity.redirect import RedirectMethodMixin
 
 
@@ -31,6 +32,8 @@ class CampusGitHubAuthenticator(RedirectMethodMixin, GitHubOAuthenticator):
 
     async def update_auth_model(self, auth_model: dict) -> dict:
         auth_model = await super().update_auth_model(auth_model)  # teams (populate_teams_in_auth_state)
+        # Logins can be renamed and then registered by someone else; the numeric id is the person's for good.
+        auth_model[SUBJECT_KEY] = str(auth_model["auth_state"][self.user_auth_state_key]["id"])
         token = auth_model["auth_state"]["token_response"]
         auth_model["auth_state"]["orgs"] = await self._paginated_fetch(
             f"{self.github_api}/user/orgs?per_page=100", token["access_token"], token["token_type"]

@@ -121,7 +121,8 @@ class CampusLDAPAuthenticator(LDAPAuthenticator):
         model["groups"] = sorted({group_name(dn) for dn in group_dns}) if self.sync_groups else None
         if self.campus_admin_groups:
             # Authoritative: leaving the admin group takes admin rights away at the next sign-in.
-            model["admin"] = matches(group_dns, self.campus_admin_groups) or username in self.admin_users
+            # `admins` in campus.yaml is applied after this method's own rules (CampusAuthenticator.settle).
+            model["admin"] = matches(group_dns, self.campus_admin_groups)
         return model
 
     async def check_allowed(self, username: str, auth_model: dict | None = None) -> bool:
@@ -129,4 +130,4 @@ class CampusLDAPAuthenticator(LDAPAuthenticator):
             return True
         group_dns = (auth_model or {}).get("auth_state", {}).get("group_dns", [])
         wanted = [*self.campus_allowed_groups, *self.campus_admin_groups]
-        return matches(group_dns, wanted) or username in self.admin_users
+        return matches(group_dns, wanted)

@@ -15,6 +15,8 @@ from traitlets import Unicode
 from traitlets.config import LoggingConfigurable
 
 from campushub.identity.accounts import EMAIL_KEY
+from campushub.identity.local import refuse_if_throttled
+from campushub.identity.ratelimit import SignInThrottle
 from campushub.identity.usernames import InvalidUsername, normalize_username
 
 REFUSED_NAME = "Your account cannot be used on this hub. Ask an administrator."
@@ -71,6 +73,27 @@ class RedirectMethodMixin(LoggingConfigurable):
         return None
 
     async def get_authenticated_user(self, handler, data=None) -> dict | None:
+        """A refused sign-in counts against the address like a wrong password; a throttled address gets a 429.
+
+        Without this, a guesser stopped at the password forms could go on through a provider's callback.
+        """
+        throttle = getattr(self.parent, "throttle", None)
+        if not isinstance(throttle, SignInThrottle):
+            return await self.settled_user(handler, data)
+        address = self.parent.client_address(handler)
+        refuse_if_throttled(throttle, address)
+        try:
+            model = await self.settled_user(handler, data)
+        except web.HTTPError as exc:
+            if 400 <= exc.status_code < 500:
+                throttle.failed(address)
+            raise
+        if model is None:
+            self.log.warning("%s: sign-in refused for a visitor from %s", self.method_id, address)
+            throttle.failed(address)
+        return model
+
+    async def settled_user(self, handler, data=None) -> dict | None:
         """The method's own pipeline (allow and block rules) first; only a sign-in it let through claims a name.
 
         A refused person must not take a username (or link an address) on the way out.

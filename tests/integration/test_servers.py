@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -127,15 +128,15 @@ def test_token_command_gives_a_working_scoped_token(campus, hub):
     assert nobody.returncode == 2 and "no user 'nobody'" in nobody.stderr
 
 
-def test_admin_can_remove_an_account_and_the_files_stay(campus, hub):
+def test_admin_can_remove_a_running_user_and_the_files_are_archived_first(campus, hub):
     alice = running_student(campus, hub, "alice")
     alice.kernel().execute("open('keep.txt', 'w').write('thesis')")
-    refused = campus.cli("users", "remove", "alice")
-    assert refused.returncode == 2 and "running server" in refused.stderr
-    alice.stop_server()
     result = campus.cli("users", "remove", "alice")
-    assert result.returncode == 0 and "files kept" in result.stdout
-    assert Path(f"/home/{TEST_USER_PREFIX}alice/keep.txt").read_text() == "thesis"
+    assert result.returncode == 0, result.stderr
+    archive = result.stdout.split("files archived in ")[1].strip()
+    with tarfile.open(archive) as tar:
+        assert tar.extractfile("home/keep.txt").read() == b"thesis"
+    assert not Path(f"/home/{TEST_USER_PREFIX}alice").exists()
     assert "Invalid username or password" in Student(hub.url, "alice").sign_in(PASSWORD).text
     # Her old browser session is gone with the account.
     assert alice.hub_api("GET", "/user").status_code == 403

@@ -138,7 +138,8 @@ def test_invite_signup_needs_a_valid_code(campus, hub_factory):
     assert "not valid" in sign_up(hub.url, "ivan", invite_code=code).text
 
 
-def test_repeated_failures_lock_the_account_out(campus, hub_factory):
+def test_repeated_failures_lock_the_address_out(campus, hub_factory):
+    # Per address: the account itself is only slowed down (tests/integration/test_sign_in_throttle.py).
     campus.update(**{"sign_in.local.max_failed_logins": 3})
     hub = hub_factory()
     campus.add_user("judy", PASSWORD)
@@ -147,7 +148,7 @@ def test_repeated_failures_lock_the_account_out(campus, hub_factory):
         assert "Invalid username or password" in judy.sign_in("wrong-password-9").text
     locked = judy.sign_in(PASSWORD)
     assert locked.status_code == 429
-    assert "Try again in 5 minutes" in locked.text
+    assert "Too many failed sign-ins from your address. Try again in 5 minutes." in locked.text
     assert "Traceback" not in locked.text
     assert judy.hub_api("GET", "/user").status_code == 403
 

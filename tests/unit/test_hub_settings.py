@@ -187,13 +187,51 @@ def test_local_compute_settings(tmp_path: Path) -> None:
 # --- identity and branding --------------------------------------------------------------------------------------
 
 
-def test_admins_go_to_admin_users(tmp_path: Path) -> None:
-    settings = settings_for(tmp_path, admins=["Alice", "bob"])
-    assert settings["Authenticator"]["admin_users"] == {"alice", "bob"}
+def test_admins_go_to_campus_authenticator_not_admin_users(tmp_path: Path) -> None:
+    """JupyterHub's admin_users would let a listed name past every method's allow rules."""
+    settings = settings_for(tmp_path, admins=["Alice", "local:bob"])
+    assert "Authenticator" not in settings
+    assert settings["CampusAuthenticator"]["campus_admins"] == [
+        {"name": "alice", "method": None},
+        {"name": "bob", "method": "local"},
+    ]
 
 
 def test_no_admins(tmp_path: Path) -> None:
-    assert settings_for(tmp_path)["Authenticator"]["admin_users"] == set()
+    assert settings_for(tmp_path)["CampusAuthenticator"]["campus_admins"] == []
+
+
+def test_github_names_are_chosen_by_people(tmp_path: Path) -> None:
+    github = {"preset": "github", "client_id": "x", "client_secret": "y", "allow_all": True}
+    settings = settings_for(tmp_path, sign_in={"local": {}, "oidc": {"gh": github}})
+    assert settings["CampusAuthenticator"]["chosen_name_methods"] == ["gh"]
+
+
+def test_courses_service_scopes_are_filtered_to_its_people(tmp_path: Path) -> None:
+    courses = {"phys": {"members": ["ann"], "groups": ["phys-lab"]}}
+    settings = settings_for(tmp_path, courses=courses)
+    (role,) = [r for r in settings["JupyterHub"]["load_roles"] if r["name"] == "campushub-courses"]
+    assert set(role["scopes"]) == {
+        "read:users:name!user=ann",
+        "read:users:activity!user=ann",
+        "read:servers!user=ann",
+        "start:servers!user=ann",
+        "delete:servers!user=ann",
+        "admin:users!user=ann",
+        "read:users:name!group=phys-lab",
+        "read:users:activity!group=phys-lab",
+        "read:servers!group=phys-lab",
+        "start:servers!group=phys-lab",
+        "delete:servers!group=phys-lab",
+        "read:groups!group=phys-lab",
+    }
+    assert all("!" in scope for scope in role["scopes"])
+
+
+def test_cli_service_can_only_stop_and_delete(tmp_path: Path) -> None:
+    roles = {r["name"]: r for r in settings_for(tmp_path)["JupyterHub"]["load_roles"]}
+    scopes = set(roles["campushub-cli"]["scopes"])
+    assert scopes == {"read:users:name", "read:servers", "delete:servers", "delete:users"}
 
 
 @pytest.mark.parametrize("mode", ["closed", "approval", "invite", "open"])
@@ -209,6 +247,9 @@ def test_sign_in_limits(tmp_path: Path) -> None:
     assert authenticator["min_password_length"] == 12
     assert authenticator["max_failed_logins"] == 7
     assert authenticator["lockout_seconds"] == 600
+    # Every method's failures count against the address: the limits live on the authenticator holding them all.
+    campus = settings_for(tmp_path, sign_in={"local": local})["CampusAuthenticator"]
+    assert (campus["max_failed_logins"], campus["lockout_seconds"]) == (7, 600)
 
 
 def test_authenticator_class_combines_the_methods(tmp_path: Path) -> None:

@@ -1,0 +1,185 @@
+"""`campushub users remove NAME`: a person leaves, their name stays theirs, their files are archived.
+
+Whatever method a person signed in with, removal:
+1. reserves the name at once (a tombstone), so nobody can sign in or sign up with it meanwhile;
+2. stops their server and deletes the hub's user (through the running hub, which ends their sessions);
+3. ends every process of their system account;
+4. archives their home and what they left in /tmp, /var/tmp and /dev/shm, and checks the archive;
+5. only then deletes those files and the system account.
+The name stays reserved until `campushub users release NAME`, so a later holder of the name gets a
+new account and nothing of the old one.
+"""
+
+from __future__ import annotations
+
+import pwd
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+from jupyterhub import orm
+
+from campushub.archive import SHARED_TEMPORARY, Archive, ArchiveError, owned_files, write_archive
+from campushub.compute.accounts_guard import made_by_campushub
+from campushub.config.schema import CampusConfig
+from campushub.courses.hubapi import HubAPI, HubAPIError
+from campushub.errors import UserError
+from campushub.hub.records import forget_hub_user, hub_user_exists
+from campushub.hub.settings import CLI_SERVICE, Layout, database_url, internal_ports
+from campushub.identity.accounts import PENDING, AccountStore
+
+STOP_WAIT = 60.0
+
+
+@dataclass(frozen=True)
+class Removal:
+    name: str
+    archive: Archive | None
+    system_account: str | None
+    note: str
+
+
+def hub_api_for_cli(config: CampusConfig, layout: Layout) -> HubAPI | None:
+    """An API client with a short-lived token of the CLI's own service, or None when CampusHub is not running."""
+    hub_port, _ = internal_ports(config)
+    url = f"http://127.0.0.1:{hub_port}/hub/api"
+    try:
+        HubAPI(url, "").request("GET", "/")
+    except HubAPIError:
+        return None
+    session = orm.new_session_factory(database_url(config, layout))()
+    try:
+        service = orm.Service.find(session, CLI_SERVICE)
+        if service is None:
+            raise UserError("the running CampusHub predates this version: restart it (`campushub up`), then retry.")
+        token = service.new_api_token(expires_in=300, note="campushub users remove")
+        session.commit()
+    finally:
+        session.close()
+        session.get_bind().dispose()
+    return HubAPI(url, token)
+
+
+def stop_and_delete_hub_user(api: HubAPI, name: str) -> None:
+    """Through the hub: stop the server, wait for it to be gone, delete the user (and with it every session)."""
+    status, body = api.request("GET", f"/users/{quote(name)}")
+    if status == 404:
+        return
+    if status != 200:
+        raise UserError(f"the hub refused to show {name!r} (HTTP {status}: {body}).")
+    if isinstance(body, dict) and body.get("servers"):
+        api.request("DELETE", f"/users/{quote(name)}/server")
+        deadline = time.monotonic() + STOP_WAIT
+        while time.monotonic() < deadline:
+            status, body = api.request("GET", f"/users/{quote(name)}")
+            if status != 200 or not (isinstance(body, dict) and body.get("servers")):
+                break
+            time.sleep(0.5)
+        else:
+            raise UserError(f"{name}'s server did not stop within {STOP_WAIT:.0f} s; nothing was deleted. Retry.")
+    status, body = api.request("DELETE", f"/users/{quote(name)}")
+    if status not in (204, 404):
+        raise UserError(f"the hub did not delete {name!r} (HTTP {status}: {body}); nothing was deleted. Retry.")
+
+
+def campushub_account(config: CampusConfig, name: str) -> pwd.struct_passwd | None:
+    """The system account CampusHub made for `name`; an account it did not make is never touched."""
+    try:
+        entry = pwd.getpwnam(config.compute.local.user_prefix + name)
+    except KeyError:
+        return None
+    return entry if made_by_campushub(entry) else None
+
+
+def end_processes(account: str) -> None:
+    subprocess.run(["pkill", "-KILL", "-u", account], check=False, capture_output=True)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if subprocess.run(["pgrep", "-u", account], capture_output=True).returncode != 0:
+            return
+        time.sleep(0.1)
+
+
+def delete_files(home: Path | None, elsewhere: list[Path]) -> None:
+    """Called only once their archive read back."""
+    for path in [*elsewhere, *([home] if home is not None else [])]:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+
+
+def remove_user(config: CampusConfig, layout: Layout, store: AccountStore, name: str) -> Removal:
+    """Remove `name` whatever method they signed in with; see the module's docstring for the steps."""
+    db_url = database_url(config, layout)
+    account = store.get(name)
+    system = campushub_account(config, name) if layout.running_as_root else None
+    personal_home = layout.users_dir / name if not layout.running_as_root else None
+    leftovers = system is not None or (personal_home is not None and personal_home.exists())
+    in_hub = hub_user_exists(db_url, name)
+    if store.removed(name) and not (in_hub or leftovers):
+        raise UserError(f"{name!r} is already removed (its name is reserved; `campushub users release {name}`).")
+    if not (store.owner(name) or account or in_hub):
+        raise UserError(f"no user {name!r}; `campushub users list --all` shows every name CampusHub knows.")
+    if account is not None and account.status == PENDING and store.owner(name) is None and not in_hub:
+        store.remove(name)  # a request that never became an account: no files, no name to reserve
+        return Removal(name, None, None, "sign-up request removed")
+    api = hub_api_for_cli(config, layout)
+    store.retire(name)  # from here on, no sign-in or sign-up can take the name (a second run picks up here)
+    if api is not None:
+        stop_and_delete_hub_user(api, name)
+    else:
+        forget_hub_user(db_url, name)
+    if system is not None:
+        home: Path | None = Path(system.pw_dir)
+        base = Path(config.compute.local.home_base).resolve()
+        if not home.resolve().is_relative_to(base) or home.resolve() == base:
+            raise UserError(
+                f"{system.pw_name}'s home {home} is not under compute.local.home_base ({base}); CampusHub "
+                "deletes no directory it did not make. Archive and remove it by hand, then `userdel` the account."
+            )
+        end_processes(system.pw_name)
+        elsewhere = owned_files(SHARED_TEMPORARY, system.pw_uid)
+    else:
+        home = personal_home
+        elsewhere = []
+    about = {
+        "system_account": system.pw_name if system else None,
+        "uid": system.pw_uid if system else None,
+        "home": str(home) if home else None,
+    }
+    archive = None
+    if (home is not None and home.exists()) or elsewhere:
+        try:
+            archive = write_archive(layout.archive_dir, name, home, elsewhere, about)
+        except ArchiveError as exc:
+            raise UserError(
+                f"{exc}. Nothing of {name}'s was deleted: make room or fix {layout.archive_dir}, then run the "
+                "same command again."
+            ) from None
+        delete_files(home, elsewhere)
+        store.retire(name, str(archive.path))
+    if system is not None:
+        result = subprocess.run(["userdel", system.pw_name], capture_output=True, text=True)
+        if result.returncode != 0:
+            raise UserError(
+                f"{name}'s files are archived in {archive.path if archive else '(none)'}, but `userdel "
+                f"{system.pw_name}` failed: {result.stderr.strip()}. Remove the account by hand."
+            )
+    return Removal(name, archive, system.pw_name if system else None, "removed")
+
+
+def release_name(store: AccountStore, db_url: str, name: str) -> str:
+    """Free a removed user's name, or a stale claim nobody signs in with; refuse while a person holds it."""
+    if store.release(name):
+        return "released: the next person to use this name gets a new, empty account"
+    if hub_user_exists(db_url, name) or store.get(name) is not None:
+        raise UserError(
+            f"{name!r} belongs to a user who still exists; `campushub users remove {name}` removes them first."
+        )
+    if store.forget_claim(name):
+        return "released: the stale claim is gone; the next method to sign someone in with it owns the name"
+    raise UserError(f"{name!r} is not reserved; `campushub users list --all` shows every name.")
