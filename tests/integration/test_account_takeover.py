@@ -15,10 +15,12 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.components import oidc_people
 from tests.components.oidc import login_through
 from tests.conftest import ADMIN_PASSWORD, TEST_USER_PREFIX
 from tests.hubclient import Student
 from tests.integration.test_github_sign_in import ADA, BEN, CLIENT, SECRET_ENV, TESS
+from tests.integration.test_oidc_sign_in import sso_sign_in
 from tests.integration.test_signup import sign_up
 
 pytestmark = pytest.mark.integration
@@ -113,6 +115,25 @@ def test_an_admin_entry_gives_its_name_to_one_method(campus, directory_hub, slap
     assert refusal.status_code == 403 and "reserved for another sign-in method" in refusal.text
     assert me(impostor) is None
     assert me(ldap_sign_in(hub, slapd, "alice"))["admin"] is True
+
+
+def test_being_listed_in_admins_gets_no_one_past_a_providers_rules(campus, hub_factory, oidc_provider, monkeypatch):
+    monkeypatch.setenv(oidc_people.SECRET_ENV, oidc_people.CLIENT_SECRET)
+    provider = oidc_people.start_provider(oidc_provider, campus.url)
+    campus.update(
+        **{
+            "sign_in.local": {},
+            "sign_in.oidc": oidc_people.sign_in_settings(provider),
+            "admins": ["admin", "alice", "erin", "henry", "leo"],
+        }
+    )
+    hub = hub_factory()
+    # Not in an allowed group, another Google Workspace, another Entra tenant: listed or not, refused.
+    for method, person in (("campus", oidc_people.ERIN), ("google", oidc_people.HENRY), ("entra", oidc_people.LEO)):
+        student, response = sso_sign_in(hub, method, person)
+        assert response.status_code == 403 and me(student) is None, (method, person["username"])
+    student, _ = sso_sign_in(hub, "campus", oidc_people.ALICE)
+    assert me(student)["admin"] is True
 
 
 @pytest.fixture
