@@ -20,6 +20,20 @@ def stop_process(process: subprocess.Popen[bytes], timeout: float) -> None:
         process.wait()
 
 
+def thread_states(pid: int) -> list[str]:
+    """Each thread's state and kernel wait channel: which one waits on what when the main one sleeps on a lock."""
+    states = []
+    for task in sorted(Path(f"/proc/{pid}/task").glob("*"), key=lambda path: int(path.name)):
+        try:
+            state = (task / "stat").read_text().rsplit(")", 1)[1].split()[0]
+            wchan = (task / "wchan").read_text() or "-"
+            comm = (task / "comm").read_text().strip()
+        except OSError:
+            continue
+        states.append(f"{task.name} {comm} {state} {wchan}")
+    return states
+
+
 def stall_report(process: subprocess.Popen[bytes]) -> str:
     """What the machine and a daemon that never got ready were doing: enough to tell a busy machine from a hang.
 
@@ -35,6 +49,7 @@ def stall_report(process: subprocess.Popen[bytes]) -> str:
         if name == "status":
             text = " ".join(line for line in text.splitlines() if line.startswith(("State:", "VmRSS:", "Threads:")))
         lines.append(f"daemon {process.pid} {name}: {text}")
+    lines.append(f"daemon {process.pid} threads (tid state wchan): {' | '.join(thread_states(process.pid))}")
     busiest = subprocess.run(
         ["ps", "-eo", "pid,stat,pcpu,rss,etimes,args", "--sort=-pcpu", "--cols", "160"],
         capture_output=True,

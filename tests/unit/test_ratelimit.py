@@ -3,7 +3,6 @@ accounts are only slowed down; every method of a hub counts against one address.
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -25,6 +24,7 @@ from campushub.identity.ratelimit import (
     slowdown_delay,
 )
 from campushub.identity.redirect import RedirectMethodMixin
+from tests.unit.eventloop import run_alone
 
 
 class FakeClock:
@@ -238,7 +238,7 @@ def test_the_slowdown_is_awaited_and_the_right_password_still_gets_in(
     async def right_password() -> dict:
         return {"name": "dora"}
 
-    model = asyncio.run(local.throttled(guarded, "192.0.2.7", "local:dora", right_password))
+    model = run_alone(local.throttled(guarded, "192.0.2.7", "local:dora", right_password))
     assert model == {"name": "dora"}
     assert slept == [1.0]
     assert guarded.delay("local:dora") == 0
@@ -282,7 +282,7 @@ def hub_authenticator(tmp_path: Path) -> CampusAuthenticator:
 
 def sign_in(auth: CampusAuthenticator, address: str, method: str, password: str = PASSWORD) -> dict | None:
     data = {"username": "dora", "password": password, "method": method}
-    return asyncio.run(auth.authenticate(visitor(address), data))
+    return run_alone(auth.authenticate(visitor(address), data))
 
 
 def test_failures_by_any_password_method_count_against_one_address(hub_authenticator: CampusAuthenticator) -> None:
@@ -336,7 +336,7 @@ def redirect_method(parent: CampusAuthenticator, outcome: object) -> FakeRedirec
 
 
 def callback(method: FakeRedirectMethod, address: str) -> dict | None:
-    return asyncio.run(method.get_authenticated_user(visitor(address)))
+    return run_alone(method.get_authenticated_user(visitor(address)))
 
 
 def test_refused_single_sign_ons_count_and_a_throttled_address_gets_429(hub_authenticator: CampusAuthenticator) -> None:
@@ -360,10 +360,10 @@ def test_the_built_in_method_alone_throttles_itself(tmp_path: Path) -> None:
     AccountStore(db_url).create("dora", PASSWORD)
     alone = local.LocalAccountsAuthenticator(db_url=db_url, max_failed_logins=2)
     for _ in range(2):
-        assert asyncio.run(alone.authenticate(visitor("192.0.2.1"), {"username": "dora", "password": "x"})) is None
+        assert run_alone(alone.authenticate(visitor("192.0.2.1"), {"username": "dora", "password": "x"})) is None
     with pytest.raises(web.HTTPError) as refused:
-        asyncio.run(alone.authenticate(visitor("192.0.2.1"), {"username": "dora", "password": PASSWORD}))
+        run_alone(alone.authenticate(visitor("192.0.2.1"), {"username": "dora", "password": PASSWORD}))
     assert refused.value.status_code == 429
-    assert asyncio.run(alone.authenticate(visitor("192.0.2.2"), {"username": "dora", "password": PASSWORD})) == {
+    assert run_alone(alone.authenticate(visitor("192.0.2.2"), {"username": "dora", "password": PASSWORD})) == {
         "name": "dora"
     }

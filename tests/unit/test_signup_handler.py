@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 from pathlib import Path
@@ -14,6 +13,7 @@ from campushub.identity.accounts import PENDING, AccountStore
 from campushub.identity.combined import CampusAuthenticator
 from campushub.identity.handlers import SignupHandler
 from campushub.identity.local import LocalAccountsAuthenticator
+from tests.unit.eventloop import run_alone
 
 PASSWORD = "a-long-password-1"
 
@@ -84,7 +84,7 @@ def local_method(tmp_path: Path, **config: object) -> LocalAccountsAuthenticator
 def post(local: LocalAccountsAuthenticator, name: str, address: str = "192.0.2.1") -> Handler:
     form = {"username": name, "password": PASSWORD, "password_confirm": PASSWORD}
     handler = Handler(local, form, address)
-    asyncio.run(handler.post())
+    run_alone(handler.post())
     return handler
 
 
@@ -127,5 +127,5 @@ def test_only_approval_mode_has_a_cap(tmp_path: Path, mode: str) -> None:
     local = local_method(tmp_path, signup_mode=mode, max_pending=1)
     local.store.create("waiting", PASSWORD, status=PENDING)
     handler = Handler(local, {}, "192.0.2.1")
-    asyncio.run(handler.get())
+    run_alone(handler.get())
     assert handler.status == 200 and not handler.page["paused"]

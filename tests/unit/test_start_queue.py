@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from campushub.compute.start_queue import StartQueue
+from tests.unit.eventloop import run_alone
 
 
 def run(scenario):
-    """asyncio.run in a thread of its own: the session's browser (Playwright) keeps a loop in the main thread."""
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, scenario()).result()
+    return run_alone(scenario())
 
 
 def test_first_come_first_served_within_the_slots() -> None:

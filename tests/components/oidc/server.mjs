@@ -14,7 +14,7 @@
 // requested for the consent prompt (tests should not have to click "Allow").
 // Everything lives in memory and is gone when the process exits.
 
-import { createSign, generateKeyPairSync, randomBytes } from 'node:crypto';
+import { createPrivateKey, createSign, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 
@@ -56,10 +56,10 @@ async function findAccount(_ctx, sub) {
   return user && { accountId: sub, claims: async () => claimsOf(user) };
 }
 
-/** A fresh RS256 key per run, so the provider does not fall back to its shared development keys. */
+/** A fresh RS256 key per run (made by the test fixture), so the provider does not fall back to its shared
+ * development keys. */
 function signingKey() {
-  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-  return { ...privateKey.export({ format: 'jwk' }), alg: 'RS256', use: 'sig' };
+  return config.signing_jwk;
 }
 
 function escapeHtml(text) {
@@ -183,7 +183,7 @@ async function interaction(req, res) {
 
 const handleProtocol = provider.callback();
 const forgerKey = config.forge_id_token_signatures
-  ? generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey
+  ? createPrivateKey({ key: config.forger_jwk, format: 'jwk' })
   : null;
 
 /** The same header and claims, an RS256 signature by a key the relying party cannot know. */
