@@ -127,6 +127,15 @@ class RunningHub:
     def output(self) -> str:
         return self.log_path.read_text(errors="replace")
 
+    def wait_for_output(self, text: str, timeout: float = 10) -> bool:
+        """Whether `text` shows up in the log within `timeout` seconds (a service may log after the effect)."""
+        deadline = time.monotonic() + timeout
+        while text not in self.output():
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.1)
+        return True
+
     def stop(self) -> int:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
