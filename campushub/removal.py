@@ -64,25 +64,18 @@ def hub_api_for_cli(config: CampusConfig, layout: Layout) -> HubAPI | None:
 
 
 def stop_and_delete_hub_user(api: HubAPI, name: str) -> None:
-    """Through the hub: stop the server, wait for it to be gone, delete the user (and with it every session)."""
-    status, body = api.request("GET", f"/users/{quote(name)}")
-    if status == 404:
-        return
-    if status != 200:
-        raise UserError(f"the hub refused to show {name!r} (HTTP {status}: {body}).")
-    if isinstance(body, dict) and body.get("servers"):
-        api.request("DELETE", f"/users/{quote(name)}/server")
-        deadline = time.monotonic() + STOP_WAIT
-        while time.monotonic() < deadline:
-            status, body = api.request("GET", f"/users/{quote(name)}")
-            if status != 200 or not (isinstance(body, dict) and body.get("servers")):
-                break
-            time.sleep(0.5)
-        else:
-            raise UserError(f"{name}'s server did not stop within {STOP_WAIT:.0f} s; nothing was deleted. Retry.")
-    status, body = api.request("DELETE", f"/users/{quote(name)}")
-    if status not in (204, 404):
-        raise UserError(f"the hub did not delete {name!r} (HTTP {status}: {body}); nothing was deleted. Retry.")
+    """Through the hub: JupyterHub's user deletion stops a running server first and ends every session.
+
+    While a stop is still under way it answers 400 ("in the process of stopping"): ask again until it is done.
+    """
+    deadline = time.monotonic() + STOP_WAIT
+    while True:
+        status, body = api.request("DELETE", f"/users/{quote(name)}")
+        if status in (204, 404):
+            return
+        if status != 400 or time.monotonic() > deadline:
+            raise UserError(f"the hub did not delete {name!r} (HTTP {status}: {body}); nothing was deleted. Retry.")
+        time.sleep(0.5)
 
 
 def campushub_account(config: CampusConfig, name: str) -> pwd.struct_passwd | None:

@@ -19,10 +19,10 @@ def hub_tables_exist(db_url: str) -> bool:
 
 
 def hub_user_exists(db_url: str, name: str) -> bool:
-    if not hub_tables_exist(db_url):
-        return False
     engine = create_engine(db_url)
     try:
+        if "users" not in inspect(engine).get_table_names():
+            return False
         with engine.connect() as conn:
             return conn.execute(select(orm.User.id).where(orm.User.name == name)).first() is not None
     finally:

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import DateTime, Integer, String, create_engine, select
+from sqlalchemy import DateTime, Integer, String, create_engine, delete, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 from campushub.identity.passwords import hash_password, needs_rehash, verify_password
@@ -125,6 +125,23 @@ class NoSuchAccount(KeyError):
     pass
 
 
+def _owner(session: Session, name: str) -> str | None:
+    """Who owns `name`: a tombstone, then the first method's claim, then an active built-in account."""
+    if session.get(Tombstone, name) is not None:
+        return REMOVED
+    claim = session.get(MethodClaim, name)
+    if claim is not None:
+        return claim.method
+    account = session.get(Account, name)
+    return "local" if account is not None and account.status == ACTIVE else None
+
+
+def _unlink(session: Session, name: str) -> None:
+    """Forget the e-mail addresses and provider ids that lead to `name`."""
+    session.execute(delete(EmailLink).where(EmailLink.name == name))
+    session.execute(delete(ExternalId).where(ExternalId.name == name))
+
+
 def _hash_code(code: str) -> str:
     # Invite codes are random and long: a fast hash suffices and allows lookup by hash.
     return hashlib.sha256(code.strip().encode()).hexdigest()
@@ -206,14 +223,9 @@ class AccountStore:
         asking for a campus name would lock its owner out). A removed user's name is `removed`'s until released.
         """
         with self._session() as session:
-            if session.get(Tombstone, name) is not None:
-                return REMOVED
-            existing = session.get(MethodClaim, name)
-            if existing is not None:
-                return existing.method
-            account = session.get(Account, name)
-            owner = "local" if account is not None and account.status == ACTIVE else method
-            session.add(MethodClaim(name=name, method=owner))
+            owner = _owner(session, name) or method
+            if owner != REMOVED and session.get(MethodClaim, name) is None:
+                session.add(MethodClaim(name=name, method=owner))
             return owner
 
     def assign(self, name: str, method: str) -> str:
@@ -242,13 +254,7 @@ class AccountStore:
     def owner(self, name: str) -> str | None:
         """The method that owns `name` (`removed` for a removed user's), or None while it is free."""
         with self._session() as session:
-            if session.get(Tombstone, name) is not None:
-                return REMOVED
-            existing = session.get(MethodClaim, name)
-            if existing is not None:
-                return existing.method
-            account = session.get(Account, name)
-            return "local" if account is not None and account.status == ACTIVE else None
+            return _owner(session, name)
 
     def name_for_subject(self, method: str, subject: str) -> str | None:
         with self._session() as session:
@@ -277,9 +283,7 @@ class AccountStore:
                 row = session.get(model, name)
                 if row is not None:
                     session.delete(row)
-            for table in (EmailLink, ExternalId):
-                for row in session.scalars(select(table).where(table.name == name)):
-                    session.delete(row)
+            _unlink(session, name)
             tombstone = session.get(Tombstone, name)
             if tombstone is None:
                 session.add(Tombstone(name=name, method=method, archive=archive))
@@ -302,9 +306,7 @@ class AccountStore:
             if claim is None:
                 return False
             session.delete(claim)
-            for table in (EmailLink, ExternalId):
-                for row in session.scalars(select(table).where(table.name == name)):
-                    session.delete(row)
+            _unlink(session, name)
             return True
 
     def removed(self, name: str) -> bool:
@@ -335,11 +337,8 @@ class AccountStore:
 
     def set_config_admins(self, names: set[str]) -> None:
         with self._session() as session:
-            for row in session.scalars(select(ConfigAdmin)):
-                if row.name not in names:
-                    session.delete(row)
-            for name in names - {row.name for row in session.scalars(select(ConfigAdmin))}:
-                session.add(ConfigAdmin(name=name))
+            session.execute(delete(ConfigAdmin))
+            session.add_all(ConfigAdmin(name=name) for name in names)
 
     def create_invite(self, uses: int, valid_for: timedelta) -> str:
         code = secrets.token_urlsafe(12)

@@ -190,9 +190,10 @@ class CampusAuthenticator(CampusUsernamesMixin, Authenticator):
     def signup_refusal(self, name: str) -> str | None:
         """Why sign-up cannot create `name` (reserved, removed, or another method's), or None."""
         admin_names = [entry["name"] for entry in self.campus_admins]
-        if is_reserved(name, admin_names, self.reserved_names) or self.store.removed(name):
+        owner = self.store.owner(name)
+        if is_reserved(name, admin_names, self.reserved_names) or owner == REMOVED:
             return "That username is reserved. Choose another one."
-        if self.store.owner(name) not in (None, "local"):
+        if owner not in (None, "local"):
             return "That username is taken. Choose another one."
         return None
 

@@ -19,7 +19,7 @@ from tests.components import oidc_people
 from tests.components.oidc import login_through
 from tests.conftest import ADMIN_PASSWORD, TEST_USER_PREFIX
 from tests.hubclient import Student
-from tests.integration.test_github_sign_in import ADA, BEN, CLIENT, SECRET_ENV, TESS
+from tests.integration.test_github_sign_in import ADA, BEN, CLIENT, SECRET_ENV, TESS, github_section
 from tests.integration.test_oidc_sign_in import sso_sign_in
 from tests.integration.test_signup import sign_up
 
@@ -143,14 +143,7 @@ def github_hub(campus, hub_factory, github_standin, monkeypatch):
     github = github_standin(
         [{**CLIENT, "redirect_uri": f"{campus.url}/hub/oidc/github/oauth_callback"}], [ADA, BEN, TESS]
     )
-    section = {
-        "preset": "github",
-        "label": "GitHub",
-        "github_url": github.url,
-        "client_id": CLIENT["client_id"],
-        "client_secret": f"${{{SECRET_ENV}}}",
-        "allowed_groups": ["campus-courses:cs101"],
-    }
+    section = github_section(github.url)
 
     def start(admins: list[str]):
         campus.update(**{"sign_in.local": {}, "sign_in.oidc": {"github": section}, "admins": admins})

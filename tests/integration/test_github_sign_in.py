@@ -37,26 +37,26 @@ BEN = account("ben", ["other-org"], [])
 NUMBERED = account("42coder", ["campus-courses"], [("campus-courses", "cs101")])
 
 
+def github_section(github_url: str, **changes: object) -> dict:
+    """`sign_in.oidc.github` against the stand-in: the cs101 team may sign in (the secret from the environment)."""
+    return {
+        "preset": "github",
+        "label": "GitHub",
+        "github_url": github_url,
+        "client_id": CLIENT["client_id"],
+        "client_secret": f"${{{SECRET_ENV}}}",
+        "allowed_groups": ["campus-courses:cs101"],
+        **changes,
+    }
+
+
 @pytest.fixture
 def github_hub(campus, hub_factory, github_standin, monkeypatch):
     monkeypatch.setenv(SECRET_ENV, CLIENT["client_secret"])
     callback = f"{campus.url}/hub/oidc/github/oauth_callback"
     github = github_standin([{**CLIENT, "redirect_uri": callback}], [ADA, TESS, BEN, NUMBERED])
-    campus.update(
-        **{
-            "sign_in.oidc": {
-                "github": {
-                    "preset": "github",
-                    "label": "GitHub",
-                    "github_url": github.url,
-                    "client_id": CLIENT["client_id"],
-                    "client_secret": f"${{{SECRET_ENV}}}",
-                    "allowed_groups": ["campus-courses:cs101"],
-                    "admin_groups": ["campus-courses:staff"],
-                }
-            }
-        }
-    )
+    section = github_section(github.url, admin_groups=["campus-courses:staff"])
+    campus.update(**{"sign_in.oidc": {"github": section}})
     return hub_factory()
 
 
