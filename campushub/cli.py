@@ -14,12 +14,13 @@ from ruamel.yaml import YAML
 from campushub import __version__
 from campushub.config.loader import DEFAULT_FILE, load_config, override_listen
 from campushub.config.schema import CampusConfig
-from campushub.courses.hubapi import HubAPI, HubAPIError
-from campushub.courses.warmer import warm
+from campushub.config.snapshot import write_snapshot
+from campushub.courses.by_hand import warm_by_hand
 from campushub.errors import UserError
-from campushub.hub.settings import database_url, internal_ports, layout_for
+from campushub.hub.layout import database_url, layout_for
 from campushub.identity.accounts import PENDING, AccountExists, AccountStore, NoSuchAccount
 from campushub.identity.usernames import InvalidUsername, normalize_username
+from campushub.plugins import plugin_names
 from campushub.preflight import probes
 from campushub.setup import account_store, generate_password, init, prepare_data_dir
 
@@ -82,14 +83,27 @@ def up_command(config_path: Path, ip: str | None, port: int | None) -> None:
     prepare_data_dir(layout)
     for change in apply_admins_list(config):
         click.echo(change)
+    revoke_stale_service_tokens(config, layout)
     if not layout.running_as_root:
         click.echo(
             "WARNING: CampusHub is not running as root (personal mode): every user's server runs as "
             f"{getpass.getuser()!r} and users are NOT isolated from each other. Run as root on a shared machine.",
             err=True,
         )
+    write_snapshot(config, layout)
+    if plugin_names():
+        click.echo(f"plug-ins: {', '.join(plugin_names())}")
     click.echo(f"Starting {config.name} at {public_url(config)} (logs: {layout.logs_dir / 'campushub.log'})")
-    sys.exit(run_hub(loaded.path, config, layout))
+    sys.exit(run_hub(config, layout))
+
+
+def revoke_stale_service_tokens(config: CampusConfig, layout) -> None:
+    """The services the hub runs get a fresh token at each start: the ones from earlier starts go."""
+    from campushub.hub.records import revoke_service_tokens
+    from campushub.plugins import services_for
+
+    managed = [service.name for service in services_for(config, layout) if service.command]
+    revoke_service_tokens(database_url(config, layout), managed)
 
 
 def apply_admins_list(config: CampusConfig) -> list[str]:
@@ -119,6 +133,8 @@ def check_command(config_path: Path) -> None:
     found = probes(config, layout_for(config))
     results = [(probe.name, probe.problem) for probe in found]
     results += sign_in_problems(config)
+    if plugin_names():
+        results.append((f"plug-ins: {', '.join(plugin_names())}", None))
     for name, problem in results:
         click.echo(f"FAIL {name}: {problem}" if problem else f"ok   {name}")
     if any(probe.problem and probe.security for probe in found):
@@ -353,16 +369,7 @@ def courses_warm(config_path: Path, course_id: str) -> None:
     if course is None:
         known = ", ".join(sorted(config.courses)) or "none"
         raise UserError(f"no course {course_id!r} in campus.yaml (courses: {known}).")
-    layout = layout_for(config)
-    if not layout.courses_token_file.exists():
-        raise UserError("CampusHub has not been started with this course yet: run `campushub up` first.")
-    hub_port, _ = internal_ports(config)
-    api = HubAPI(f"http://127.0.0.1:{hub_port}/hub/api", layout.courses_token_file.read_text().strip())
-    try:
-        api.request("GET", "/")
-        report = warm(api, course, config.sign_in.ldap)
-    except HubAPIError as exc:
-        raise UserError(f"the hub did not answer ({exc}): is `campushub up` running?") from None
+    report = warm_by_hand(config, course_id)
     click.echo(f"{course_id}: {len(report.started)} started, {len(report.already_running)} already running")
     for note in report.notes:
         click.echo(f"  {note}", err=True)

@@ -20,16 +20,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
-from jupyterhub import orm
-
 from campushub.archive import SHARED_TEMPORARY, Archive, ArchiveError, owned_files, write_archive
 from campushub.compute.accounts_guard import made_by_campushub
 from campushub.config.schema import CampusConfig
 from campushub.courses.hubapi import HubAPI, HubAPIError
 from campushub.errors import UserError
+from campushub.hub.layout import Layout, database_url
 from campushub.hub.records import forget_hub_user, hub_user_exists
-from campushub.hub.settings import CLI_SERVICE, Layout, database_url, internal_ports
 from campushub.identity.accounts import PENDING, AccountStore
+from campushub.services.access import hub_api_url, service_token
+from campushub.services.builtin import CLI_SERVICE
 
 STOP_WAIT = 60.0
 
@@ -44,22 +44,14 @@ class Removal:
 
 def hub_api_for_cli(config: CampusConfig, layout: Layout) -> HubAPI | None:
     """An API client with a short-lived token of the CLI's own service, or None when CampusHub is not running."""
-    hub_port, _ = internal_ports(config)
-    url = f"http://127.0.0.1:{hub_port}/hub/api"
+    url = hub_api_url(config)
     try:
         HubAPI(url, "").request("GET", "/")
     except HubAPIError:
         return None
-    session = orm.new_session_factory(database_url(config, layout))()
-    try:
-        service = orm.Service.find(session, CLI_SERVICE)
-        if service is None:
-            raise UserError("the running CampusHub predates this version: restart it (`campushub up`), then retry.")
-        token = service.new_api_token(expires_in=300, note="campushub users remove")
-        session.commit()
-    finally:
-        session.close()
-        session.get_bind().dispose()
+    token = service_token(database_url(config, layout), CLI_SERVICE, "campushub users remove")
+    if token is None:
+        raise UserError("the running CampusHub predates this version: restart it (`campushub up`), then retry.")
     return HubAPI(url, token)
 
 

@@ -19,12 +19,12 @@ import threading
 from pathlib import Path
 from typing import IO
 
+from campushub.compute.backend import BesideHub, backend_for
 from campushub.config.schema import CampusConfig
-from campushub.hub.apply import LISTEN_IP_ENV, LISTEN_PORT_ENV
-from campushub.hub.settings import Layout, server_environment
+from campushub.config.snapshot import SNAPSHOT_ENV
+from campushub.hub.layout import Layout
 
 HUB_CONFIG = Path(__file__).parent / "hub" / "jupyterhub_config.py"
-FORKSERVER = Path(__file__).parent / "compute" / "forkserver.py"
 _SECRETS = (
     re.compile(r"(?i)((?:token|password|secret|_xsrf)[\"']?\s*[=:]\s*[\"']?)[^\s&\"',;]+"),
     re.compile(r"(?i)(authorization:\s*(?:token|bearer|basic)\s+)\S+"),
@@ -62,22 +62,19 @@ def _tee(stream: IO[str], log_file: IO[str], ready_banner: str) -> None:
         log_file.flush()
 
 
-def start_forkserver(config: CampusConfig, layout: Layout, output: int) -> subprocess.Popen | None:
-    """The fork server of fast spawn, in the user environment's Python, with nothing secret in its environment.
+def start_beside(process: BesideHub, output: int) -> subprocess.Popen:
+    """One of the compute backend's processes (such as the fork server), its output into the hub's pipe.
 
-    Started before the hub so that its imports are done by the time the first student signs in.
+    Started before the hub so that its work (the fork server's imports) is done by the time the first
+    student signs in; in a session of its own, like the hub, so that Ctrl-C reaches only us and we stop it
+    after the hub.
     """
-    if not config.compute.local.fast_spawn:
-        return None
-    env = server_environment(config, layout)
-    env.update({key: os.environ[key] for key in ("LANG", "LC_ALL", "TZ") if key in os.environ})
-    env["HOME"] = str(layout.run_dir)
-    python = layout.environment / "bin" / "python"
-    layout.forkserver_socket.unlink(missing_ok=True)
+    for leftover in process.remove_first:
+        leftover.unlink(missing_ok=True)
     return subprocess.Popen(
-        [str(python), str(FORKSERVER), str(layout.forkserver_socket)],
-        cwd=layout.run_dir,
-        env=env,
+        list(process.argv),
+        cwd=process.cwd,
+        env=dict(process.env),
         stdin=subprocess.DEVNULL,
         stdout=output,
         stderr=subprocess.STDOUT,
@@ -85,18 +82,25 @@ def start_forkserver(config: CampusConfig, layout: Layout, output: int) -> subpr
     )
 
 
-def run_hub(config_path: Path, config: CampusConfig, layout: Layout) -> int:
+def stop_beside(running: list[subprocess.Popen]) -> None:
+    """Stop the processes beside the hub, last started first."""
+    for proc in reversed(running):
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def run_hub(config: CampusConfig, layout: Layout) -> int:
+    """The hub reads the effective configuration `up` wrote (campushub/config/snapshot.py): only its path travels."""
     env = dict(os.environ)
-    env["CAMPUSHUB_CONFIG"] = str(config_path)
-    env[LISTEN_IP_ENV] = config.listen.ip
-    env[LISTEN_PORT_ENV] = str(config.listen.port)
+    env[SNAPSHOT_ENV] = str(layout.snapshot_file)
     command = [sys.executable, "-m", "jupyterhub", "-f", str(HUB_CONFIG)]
     log_path = layout.logs_dir / "campushub.log"
-    # One pipe for the hub and the fork server, teed and masked; users' servers get pipes of their own.
+    # One pipe for the hub and the processes beside it (the fork server), teed and masked; users' servers get
+    # pipes of their own.
     read_end, write_end = os.pipe()
     with open(log_path, "a", encoding="utf-8") as log_file, os.fdopen(read_end, encoding="utf-8") as output:
         os.chmod(log_path, 0o600)
-        forkserver = start_forkserver(config, layout, write_end)
+        beside = [start_beside(process, write_end) for process in backend_for(config).processes(config, layout)]
         proc = subprocess.Popen(
             command,
             cwd=layout.run_dir,
@@ -118,8 +122,6 @@ def run_hub(config_path: Path, config: CampusConfig, layout: Layout) -> int:
         tee = threading.Thread(target=_tee, args=(output, log_file, banner), daemon=True)
         tee.start()
         status = proc.wait()
-        if forkserver is not None:
-            forkserver.terminate()
-            forkserver.wait(timeout=10)
+        stop_beside(beside)
         tee.join(timeout=5)
     return 0 if status in (0, -signal.SIGTERM) else status

@@ -17,7 +17,7 @@ from ruamel.yaml import YAML
 from campushub.config.loader import load_config
 from campushub.config.schema import CampusConfig
 from campushub.errors import UserError
-from campushub.hub.settings import Layout, database_url, layout_for
+from campushub.hub.layout import Layout, database_url, layout_for
 from campushub.identity.accounts import AccountExists, AccountStore
 from campushub.identity.usernames import InvalidUsername, normalize_username
 
@@ -53,6 +53,8 @@ def prepare_data_dir(layout: Layout) -> None:
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.chmod(layout.data_dir, 0o700)
     os.chmod(layout.secrets_dir, 0o700)
+    # The courses service used to keep a standing API token here; the hub now gives it one at each start.
+    (layout.secrets_dir / "courses-service-token").unlink(missing_ok=True)
 
 
 def account_store(config: CampusConfig, layout: Layout) -> AccountStore:

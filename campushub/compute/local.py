@@ -9,6 +9,7 @@ a laptop, but users are not isolated, and `campushub up` says so.
 With fast spawn on, servers are forked from the fork server `campushub up`
 started (compute/forkserver.py) instead of being started afresh; when it
 cannot be reached, a server starts the usual way and the log says why.
+Either way the launch waits its turn in the start line (compute/startline.py).
 
 Never as root or a system account, on either path: the account is checked
 before the start (compute/accounts_guard.py), the fork server refuses such a
@@ -28,18 +29,17 @@ from collections.abc import Callable
 from pathlib import Path
 
 from jupyterhub.spawner import LocalProcessSpawner, set_user_setuid
-from jupyterhub.utils import can_connect, random_port
+from jupyterhub.utils import random_port
 from tornado.web import HTTPError
 from traitlets import Bool, Integer, List, Unicode
 
 from campushub.compute.accounts_guard import UnusableAccount
 from campushub.compute.forkserver import read_line, refuse_uid, uid_range
-from campushub.compute.start_queue import StartQueue
+from campushub.compute.startline import StartLineMixin
 from campushub.compute.system_users import ensure_system_user
 from campushub.compute.user_logs import DEFAULT_MAX_BYTES, open_user_output
 
 FORK_TIMEOUT = 30.0
-START_QUEUE = StartQueue()  # one line for the whole hub
 
 
 class ForkUnavailable(Exception):
@@ -103,8 +103,8 @@ def ask_forkserver(path: str, request: dict, output: int) -> dict:
     return reply
 
 
-class CampusLocalSpawner(LocalProcessSpawner):
-    """LocalProcessSpawner that maps campus users to system accounts (or to per-user dirs)."""
+class CampusLocalSpawner(StartLineMixin, LocalProcessSpawner):
+    """LocalProcessSpawner that maps campus users to system accounts (or to per-user dirs), started in line."""
 
     isolate_users = Bool(
         True, help="Run each user's server as their own system account (requires running as root)."
@@ -113,9 +113,6 @@ class CampusLocalSpawner(LocalProcessSpawner):
     home_base = Unicode("/home", help="Parent directory of the system accounts' homes.").tag(config=True)
     personal_root = Unicode(help="Parent of per-user directories in personal mode.").tag(config=True)
     forkserver_socket = Unicode("", help="The fork server's socket; empty: every server starts afresh.").tag(
-        config=True
-    )
-    parallel_starts = Integer(0, help="Servers getting ready at once; others wait in line. 0: one per CPU.").tag(
         config=True
     )
     adopt_accounts = List(
@@ -127,16 +124,6 @@ class CampusLocalSpawner(LocalProcessSpawner):
     user_log_max_bytes = Integer(DEFAULT_MAX_BYTES, help="Size at which a user's log is rotated to .log.1.").tag(
         config=True
     )
-
-    _launched = False  # whether this spawn has left the start line (progress waits for it)
-
-    def run_pre_spawn_hook(self):
-        self._launched = False  # a new spawn: progress must wait for its place in line
-        return super().run_pre_spawn_hook()
-
-    @property
-    def start_slots(self) -> int:
-        return self.parallel_starts or os.cpu_count() or 1
 
     @property
     def system_username(self) -> str:
@@ -151,32 +138,30 @@ class CampusLocalSpawner(LocalProcessSpawner):
         return str(Path(self.personal_root) / self.user.name)
 
     async def start(self) -> tuple[str, int]:
+        """Prepare the account, then launch in the start line (which keeps the place until the server answers)."""
+        await self.prepare_account()
+        return await self.start_in_line(self.launch)
+
+    async def prepare_account(self) -> None:
+        """The account and home the server runs in: made or checked before the start takes a place in line."""
         if self.isolate_users:
             await self.ensure_account()
-            mode = os.stat(self.user_home).st_mode & 0o777
-            if mode & 0o077:
-                # An account that existed before CampusHub keeps its mode; say so rather than change it.
-                self.log.warning(
-                    "Home %s of %s has mode %o: other accounts can read it. `chmod 700 %s` makes it private.",
-                    self.user_home,
-                    self.system_username,
-                    mode,
-                    self.user_home,
-                )
+            self.warn_if_home_is_open()
         else:
             Path(self.user_home).mkdir(mode=0o700, parents=True, exist_ok=True)
         self.notebook_dir = self.user_home
-        try:
-            await START_QUEUE.acquire(self, self.start_slots)
-        finally:
-            self._launched = True  # in its slot, or given up: either way no longer in line
-        try:
-            ip, port = await self.launch()
-        except BaseException:
-            await START_QUEUE.release()
-            raise
-        self._slot_release = asyncio.create_task(self.release_slot_when_up(ip, port))
-        return ip, port
+
+    def warn_if_home_is_open(self) -> None:
+        """An account that existed before CampusHub keeps its mode; say so rather than change it."""
+        mode = os.stat(self.user_home).st_mode & 0o777
+        if mode & 0o077:
+            self.log.warning(
+                "Home %s of %s has mode %o: other accounts can read it. `chmod 700 %s` makes it private.",
+                self.user_home,
+                self.system_username,
+                mode,
+                self.user_home,
+            )
 
     async def ensure_account(self) -> None:
         """Make the user's system account, or refuse one a server must not run as (the log says why)."""
@@ -196,6 +181,7 @@ class CampusLocalSpawner(LocalProcessSpawner):
         return open_user_output(Path(self.user_logs_dir), self.user.name, self.user_log_max_bytes)
 
     async def launch(self) -> tuple[str, int]:
+        """By fork when the fork server is set up and can do it, else afresh (the log says why)."""
         if self.forkserver_socket:
             try:
                 return await self.fork_start()
@@ -213,32 +199,6 @@ class CampusLocalSpawner(LocalProcessSpawner):
         finally:
             self.popen_kwargs = saved
             os.close(output)
-
-    async def release_slot_when_up(self, ip: str, port: int) -> None:
-        """The slot is held while the server imports and starts (the CPU-heavy part), not just while forking."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + float(self.start_timeout)
-        try:
-            while loop.time() < deadline:
-                if can_connect(ip, port) or await self.poll() is not None:
-                    break  # up, or gone: either way it no longer needs the slot
-                await asyncio.sleep(0.05)
-        finally:
-            await START_QUEUE.release()
-
-    async def progress(self):
-        """Where the student stands while waiting: their place in line, then the start itself."""
-        said = None
-        while not self._launched:  # preparing the account, then in line
-            ahead = START_QUEUE.position(self)
-            if ahead is not None and ahead != said:  # a new line on the page only when the place changes
-                if ahead:
-                    yield {"progress": 10, "message": f"Many servers are starting: {ahead} ahead of yours..."}
-                else:
-                    yield {"progress": 20, "message": "Yours is next..."}
-                said = ahead
-            await asyncio.sleep(0.1)
-        yield {"progress": 50, "message": "Starting your server..."}
 
     async def fork_start(self) -> tuple[str, int]:
         """LocalProcessSpawner.start, with the process forked by the fork server instead of started by Popen."""

@@ -19,6 +19,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
 
 from campushub.config.schema import CampusConfig
+from campushub.config.sections import FORM_TAGS
 from campushub.errors import UserError
 
 DEFAULT_FILE = "campus.yaml"
@@ -70,26 +71,32 @@ def parse_config(text: str, filename: str = DEFAULT_FILE) -> CampusConfig:
 
 
 def absolutize(config: CampusConfig, base_dir: Path) -> CampusConfig:
-    """Paths in campus.yaml are relative to the file, like paths in most config files."""
+    """Paths in campus.yaml are relative to the file, like paths in most config files.
 
-    def resolve(value: Path | None) -> Path | None:
-        if value is None:
-            return None
+    Every `Path` field of every section (a plug-in's too) is resolved, wherever it sits.
+    """
+    return _resolved(config, base_dir)
+
+
+def _resolved(value: Any, base_dir: Path) -> Any:
+    if isinstance(value, Path):
         value = Path(os.path.expanduser(value))
         return value if value.is_absolute() else (base_dir / value).resolve()
-
-    listen = config.listen.model_copy(
-        update={"tls_cert": resolve(config.listen.tls_cert), "tls_key": resolve(config.listen.tls_key)}
-    )
-    local = config.compute.local.model_copy(update={"home_base": resolve(config.compute.local.home_base)})
-    compute = config.compute.model_copy(update={"environment": resolve(config.compute.environment), "local": local})
-    sign_in = config.sign_in
-    if sign_in.ldap is not None:
-        ldap = sign_in.ldap.model_copy(update={"ca_cert": resolve(sign_in.ldap.ca_cert)})
-        sign_in = sign_in.model_copy(update={"ldap": ldap})
-    return config.model_copy(
-        update={"data_dir": resolve(config.data_dir), "listen": listen, "compute": compute, "sign_in": sign_in}
-    )
+    if isinstance(value, BaseModel):
+        update = {}
+        for name in type(value).model_fields:
+            current = getattr(value, name)
+            resolved = _resolved(current, base_dir)
+            if resolved is not current:
+                update[name] = resolved
+        return value.model_copy(update=update) if update else value
+    if isinstance(value, dict):
+        items = {key: _resolved(item, base_dir) for key, item in value.items()}
+        return items if any(items[key] is not value[key] for key in value) else value
+    if isinstance(value, list):
+        items = [_resolved(item, base_dir) for item in value]
+        return items if any(new is not old for new, old in zip(items, value, strict=True)) else value
+    return value
 
 
 _ENV_REFERENCE = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
@@ -125,7 +132,11 @@ def _describe(exc: ValidationError, document: CommentedMap, filename: str) -> st
     """The first error in full; others counted, since fixing one often fixes the rest."""
     errors = exc.errors()
     first = errors[0]
-    loc = [part for part in first["loc"] if not isinstance(part, str) or not part.startswith("function-")]
+    loc = [
+        part
+        for part in first["loc"]
+        if not isinstance(part, str) or not (part.startswith("function-") or part in FORM_TAGS)
+    ]
     key_path = _key_path(loc)
     line = _line_of(document, loc)
     where = f"{filename}:{line}" if line else filename

@@ -14,7 +14,6 @@ rendering can be tested without touching the disk.
 
 from __future__ import annotations
 
-import argparse
 import functools
 import inspect
 import operator
@@ -31,7 +30,9 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from campushub.config.schema import CampusConfig, parse_duration
+from campushub.config.schema import CampusConfig
+from campushub.config.sections import parse_duration
+from campushub.generated_docs import generated_page_main
 
 # Relative to docs/, where the reference lives, so the link works on any forge and in a checkout.
 EXAMPLE_LINK = "../campushub/config/campus.example.yaml"
@@ -74,6 +75,9 @@ def section_model(annotation: Any) -> type[BaseModel] | None:
     An optional section (`X | None`, e.g. a sign-in method that is off unless written) is still a section.
     """
     annotation, _ = without_none(annotation)
+    single = one_or_many_model(annotation)
+    if single is not None:
+        return single
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return annotation
     if typing.get_origin(annotation) is dict:
@@ -81,6 +85,17 @@ def section_model(annotation: Any) -> type[BaseModel] | None:
         if isinstance(value, type) and issubclass(value, BaseModel):
             return value
     return None
+
+
+def one_or_many_model(annotation: Any) -> type[BaseModel] | None:
+    """The section of a key that is one section or several by name (`sign_in.ldap`), else None."""
+    inner = strip_annotated(without_none(annotation)[0])
+    if typing.get_origin(inner) not in (types.UnionType, typing.Union):
+        return None
+    forms = [strip_annotated(arg) for arg in typing.get_args(inner)]
+    models = [form for form in forms if isinstance(form, type) and issubclass(form, BaseModel)]
+    named = [form for form in forms if typing.get_origin(form) is dict]
+    return models[0] if len(models) == 1 and len(named) == 1 else None
 
 
 def is_named_sections(annotation: Any) -> bool:
@@ -143,6 +158,8 @@ def type_words(annotation: Any, duration: bool = False) -> str:
     elif typing.get_origin(inner) is list:
         (item,) = typing.get_args(inner) or (Any,)
         words = f"list of {_PLAIN_NAMES.get(strip_annotated(item), (None, 'values'))[1]}"
+    elif one_or_many_model(inner) is not None:
+        words = "section, or sections by name"
     elif section_model(inner) is not None:
         words = "sections by name" if is_named_sections(inner) else "section"
     else:
@@ -210,7 +227,13 @@ def constraint_words(field: FieldInfo) -> list[str]:
 def model_text(model: type[BaseModel], field: FieldInfo) -> str:
     """A section's prose: the model's docstring, which says more than the field's one-line description."""
     doc = inspect.cleandoc(model.__doc__ or "").split("\n\n")[0].replace("\n", " ")
-    return doc or field.description or ""
+    text = doc or field.description or ""
+    if one_or_many_model(field.annotation) is not None:
+        text += (
+            " One section configures one instance; to configure several, put each under a name of your choice "
+            "(the name appears on the sign-in form and in `admins` entries such as `name:alice`)."
+        )
+    return text
 
 
 def anchor(heading: str) -> str:
@@ -280,32 +303,9 @@ def render(root: type[BaseModel] = CampusConfig) -> str:
     return "\n".join(blocks).rstrip("\n") + "\n"
 
 
-def stale_message(path: Path) -> str:
-    """One line that says what to run, since `make test` prints it among many others."""
-    return f"{path} is out of date: run `make docs`"
-
-
 def main(argv: list[str] | None = None) -> int:
-    """Write the reference to OUT, or with --check exit 1 when OUT differs from what would be written."""
-    parser = argparse.ArgumentParser(
-        prog="python -m campushub.config.reference", description="Generate the campus.yaml reference."
-    )
-    parser.add_argument("out", type=Path, metavar="OUT.md", help="The Markdown file to write or check.")
-    parser.add_argument("--check", action="store_true", help="Only compare; exit 1 if OUT.md is out of date.")
-    args = parser.parse_args(argv)
-    text = render()
-    if args.check:
-        try:
-            current = args.out.read_text(encoding="utf-8")
-        except OSError:
-            current = None
-        if current != text:
-            print(stale_message(args.out), file=sys.stderr)
-            return 1
-        return 0
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text, encoding="utf-8")
-    return 0
+    description = "Generate the campus.yaml reference."
+    return generated_page_main("python -m campushub.config.reference", description, render, argv)
 
 
 if __name__ == "__main__":

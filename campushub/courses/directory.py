@@ -11,14 +11,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import ldap3
 from ldap3.core.exceptions import LDAPException
 from ldap3.utils.conv import escape_filter_chars
 
-from campushub.config.schema import LdapSignIn
 from campushub.identity.directory import open_connection
+from campushub.identity.methods.ldap import LdapSignIn
 from campushub.identity.usernames import InvalidUsername, campus_username
+
+if TYPE_CHECKING:
+    from campushub.config.schema import CampusConfig
 
 MAX_NESTING = 10
 GROUP_CLASSES = ("groupOfNames", "groupOfUniqueNames", "posixGroup", "group")
@@ -43,6 +47,12 @@ class DirectoryRoster:
 def uses_directory_rosters(ldap: LdapSignIn | None) -> bool:
     """Whether course groups can be looked up: a service account to search with, and a place to find groups."""
     return ldap is not None and ldap.search is not None and ldap.groups_base is not None
+
+
+def roster_directory(config: CampusConfig) -> LdapSignIn | None:
+    """The directory whose groups fill courses' rosters: the first `ldap` sign-in that can look groups up."""
+    directories = config.sign_in.of_type("ldap").values()
+    return next((ldap for ldap in directories if uses_directory_rosters(ldap)), None)
 
 
 def member_dn(value: str) -> str:

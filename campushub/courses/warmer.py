@@ -7,7 +7,6 @@ A student who signs in to a warm server goes straight to it.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import signal
@@ -17,10 +16,19 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from campushub.config.schema import Course, LdapSignIn
-from campushub.courses.directory import DirectoryRoster, DirectoryUnavailable, directory_roster, uses_directory_rosters
+from campushub.config.schema import Course
+from campushub.config.snapshot import read_snapshot, snapshot_path
+from campushub.courses.directory import (
+    DirectoryRoster,
+    DirectoryUnavailable,
+    directory_roster,
+    roster_directory,
+    uses_directory_rosters,
+)
 from campushub.courses.hubapi import HubAPI, HubAPIError
 from campushub.courses.schedule import MeetingTime, meetings_to_warm, release_due
+from campushub.errors import UserError
+from campushub.identity.methods.ldap import LdapSignIn
 
 TICK_SECONDS = 30
 WARM_REQUESTS = 32
@@ -160,10 +168,14 @@ def _names(names: list[str]) -> str:
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="[%(levelname).1s %(asctime)s campushub-warmer] %(message)s")
-    courses = {key: Course.model_validate(value) for key, value in json.loads(os.environ["CAMPUSHUB_COURSES"]).items()}
-    directory = os.environ.get("CAMPUSHUB_DIRECTORY")
-    ldap = LdapSignIn.model_validate(json.loads(directory)) if directory else None
-    warmer = Warmer(HubAPI(os.environ["JUPYTERHUB_API_URL"], os.environ["JUPYTERHUB_API_TOKEN"]), courses, ldap)
+    try:
+        config = read_snapshot(snapshot_path())
+    except UserError as exc:
+        log.error("%s", exc)
+        sys.exit(1)
+    courses = dict(config.courses)
+    api = HubAPI(os.environ["JUPYTERHUB_API_URL"], os.environ["JUPYTERHUB_API_TOKEN"])
+    warmer = Warmer(api, courses, roster_directory(config))
     log.info("Watching the timetable of %d course(s)", len(courses))
     signal.signal(signal.SIGINT, lambda *_: sys.exit(0))  # the hub stopping: nothing to clean up
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))

@@ -1,11 +1,13 @@
 """The jupyterhub config file `campushub up` hands to JupyterHub.
 
-It holds no settings of its own: it reads campus.yaml (path in
-$CAMPUSHUB_CONFIG) and applies the mapped settings.
+It holds no settings of its own: it applies those mapped from the effective configuration `up`
+wrote (its path in $CAMPUSHUB_SNAPSHOT), then the admin's files in data_dir/jupyterhub_config.d.
 """
 
-import os
+from campushub.config.snapshot import snapshot_path
+from campushub.hub.apply import apply_snapshot
+from campushub.hub.config_d import load_config_d
 
-from campushub.hub.apply import apply_settings
-
-apply_settings(get_config(), os.environ["CAMPUSHUB_CONFIG"])  # noqa: F821 (injected by traitlets)
+c = get_config()  # noqa: F821 (injected by traitlets)
+layout = apply_snapshot(c, snapshot_path())
+load_config_d(c, layout.config_d)

@@ -78,3 +78,27 @@ def sync_admins(db_url: str, store: AccountStore, granted: set[str], refused: se
         session.get_bind().dispose()
     store.set_config_admins(set(granted))
     return changes
+
+
+def revoke_service_tokens(db_url: str, names: list[str]) -> int:
+    """Revoke every API token the named services hold; returns how many.
+
+    JupyterHub gives a service it runs a new token at each start and never revokes the old ones (nor a
+    token once configured and since dropped), so each start would leave one more valid token with the
+    service's scopes. CampusHub's own services get theirs afresh at every start; none is ever needed
+    across a restart.
+    """
+    if not names or not hub_tables_exist(db_url):
+        return 0
+    session = orm.new_session_factory(db_url)()
+    revoked = 0
+    try:
+        for service in session.query(orm.Service).filter(orm.Service.name.in_(names)):
+            for token in list(service.api_tokens):
+                session.delete(token)
+                revoked += 1
+        session.commit()
+    finally:
+        session.close()
+        session.get_bind().dispose()
+    return revoked

@@ -355,5 +355,13 @@ class AccountStore:
             invite.uses_left -= 1
             return True
 
+    def hub_groups(self, name: str) -> list[str]:
+        """The groups JupyterHub's own tables hold for `name` (none before the first sign-in)."""
+        from jupyterhub import orm
+
+        with self._sessions() as session:
+            user = session.scalars(select(orm.User).where(orm.User.name == name)).first()
+            return sorted(group.name for group in user.groups) if user is not None else []
+
     def dispose(self) -> None:
         self._engine.dispose()

@@ -18,6 +18,7 @@ from traitlets import Dict, Enum, Integer, List, Unicode, default, import_item
 
 from campushub.identity.accounts import EMAIL_KEY, REMOVED, SUBJECT_KEY, AccountStore
 from campushub.identity.admins import entry_allows
+from campushub.identity.groups import groups_after_sign_in
 from campushub.identity.local import (
     account_name,
     client_address,
@@ -62,6 +63,10 @@ class CampusAuthenticator(CampusUsernamesMixin, Authenticator):
     trusted_proxies = List(
         Unicode(), help="Reverse proxies in front of the hub whose X-Forwarded-For entries are believed."
     ).tag(config=True)
+    courses = Dict(
+        help="campus.yaml's courses as {id: {members, groups}}: each member gets the group `course:<id>` at sign-in, "
+        "beside the groups their method syncs.",
+    ).tag(config=True)
     chosen_name_methods = List(
         Unicode(),
         help="Methods whose usernames people choose themselves (GitHub): a bare name in `admins` never makes "
@@ -77,7 +82,10 @@ class CampusAuthenticator(CampusUsernamesMixin, Authenticator):
         self.sub_authenticators: dict[str, Authenticator] = {}
         for method in self.methods:
             cls = import_item(method["class"])
-            self.sub_authenticators[method["id"]] = cls(parent=self, **method.get("config", {}))
+            sub = cls(parent=self, **method.get("config", {}))
+            if self.manage_groups:
+                manage_groups_through(sub)
+            self.sub_authenticators[method["id"]] = sub
         self._store: AccountStore | None = None
 
     @property
@@ -149,7 +157,18 @@ class CampusAuthenticator(CampusUsernamesMixin, Authenticator):
             self.settle_subject(model, method, str(subject))
         if self.listed_admin(model["name"], method):
             model["admin"] = True
+        if self.manage_groups:
+            model["groups"] = self.groups_of(model["name"], method, model.get("groups"))
         return model
+
+    def groups_of(self, name: str, method: str, groups: list[str] | None) -> list[str]:
+        """What JupyterHub sets as the person's groups: see identity/groups.py."""
+        synced = groups if self.method_syncs_groups(method) else None
+        current = self.store.hub_groups(name) if synced is None else []
+        return groups_after_sign_in(name, synced, current, self.courses)
+
+    def method_syncs_groups(self, method: str) -> bool:
+        return any(entry["id"] == method and entry.get("syncs_groups") for entry in self.methods)
 
     def settle_subject(self, model: dict, method: str, subject: str) -> None:
         bound = self.store.name_for_subject(method, subject)
@@ -265,6 +284,21 @@ class CampusAuthenticator(CampusUsernamesMixin, Authenticator):
                 if path not in _SHARED_PATHS or prefix:
                     handlers.append((prefix + path, _bound_to(handler, sub)))
         return handlers
+
+
+def manage_groups_through(sub: Authenticator) -> None:
+    """Groups are managed hub-wide or not at all: a redirect method's callback consults its own flag.
+
+    An OAuth method that syncs no groups then reports none of its own (oauthenticator's documented
+    callable form of `auth_state_groups_key`), and `settle` keeps the person's current groups.
+    """
+    sub.manage_groups = True
+    if sub.has_trait("auth_state_groups_key") and sub.auth_state_groups_key is None:
+        sub.auth_state_groups_key = _no_groups
+
+
+def _no_groups(auth_state: dict) -> list[str]:
+    return []
 
 
 def _bound_to(handler: type, sub: Authenticator) -> type:

@@ -12,19 +12,16 @@ import ssl
 import ldap3
 from ldap3.core.exceptions import LDAPBindError, LDAPException, LDAPSocketOpenError
 
-from campushub.config.schema import CampusConfig, LdapSignIn, OidcSignIn
+from campushub.config.schema import CampusConfig
 from campushub.identity.directory import open_connection
+from campushub.identity.methods.ldap import LdapSignIn
+from campushub.identity.methods.oidc import OidcSignIn
 from campushub.identity.oidc import discovery_url_for, fetch_discovery
 
 
 def sign_in_problems(config: CampusConfig) -> list[tuple[str, str | None]]:
-    """(probe name, problem or None) for every enabled sign-in method that can be probed."""
-    results: list[tuple[str, str | None]] = []
-    if config.sign_in.ldap is not None:
-        results.extend(ldap_problems(config.sign_in.ldap))
-    for name, oidc in config.sign_in.oidc.items():
-        results.extend(oidc_problems(name, oidc))
-    return results
+    """(probe name, problem or None) for every configured sign-in method instance that can be probed."""
+    return [probe for method in config.sign_in.instances() for probe in method.probes()]
 
 
 def oidc_allow_rule_problem(name: str, oidc: OidcSignIn) -> str | None:
@@ -80,14 +77,17 @@ def github_api_problem(name: str, github: OidcSignIn) -> tuple[str, str | None]:
     return (f"oidc {name} github api ({url})", None)
 
 
-def ldap_problems(ldap: LdapSignIn) -> list[tuple[str, str | None]]:
-    results: list[tuple[str, str | None]] = [("ldap allow rules", allow_rule_problem(ldap))]
+def ldap_problems(ldap: LdapSignIn, name: str = "ldap") -> list[tuple[str, str | None]]:
+    """Each step on its own; probes are named `ldap ...` for the one directory, `ldap NAME ...` for several."""
+    label = "ldap" if name == "ldap" else f"ldap {name}"
+    key = "sign_in.ldap" if name == "ldap" else f"sign_in.ldap.{name}"
+    results: list[tuple[str, str | None]] = [(f"{label} allow rules", allow_rule_problem(ldap, key))]
     try:
         conn = open_connection(ldap)
     except (LDAPSocketOpenError, LDAPException, OSError, ssl.SSLError) as exc:
-        results.append(("ldap connect", f"cannot connect to {ldap.url} with tls: {ldap.tls}: {exc}"))
+        results.append((f"{label} connect", f"cannot connect to {ldap.url} with tls: {ldap.tls}: {exc}"))
         return results
-    results.append(("ldap connect", None))
+    results.append((f"{label} connect", None))
     search = ldap.search
     if search is None:
         return results
@@ -99,21 +99,21 @@ def ldap_problems(ldap: LdapSignIn) -> list[tuple[str, str | None]]:
     if not bound:
         reason = (conn.result or {}).get("description") or "refused"
         results.append(
-            ("ldap bind", f"bind as {who} failed: {reason}. Check `sign_in.ldap.search.bind_dn` and its password.")
+            (f"{label} bind", f"bind as {who} failed: {reason}. Check `{key}.search.bind_dn` and its password.")
         )
         return results
-    results.append(("ldap bind", None))
+    results.append((f"{label} bind", None))
     found = conn.search(search.base, "(objectClass=*)", search_scope=ldap3.BASE, attributes=[])
     problem = None if found else f"search base {search.base} not found or not readable by {who}"
-    results.append(("ldap search base", problem))
+    results.append((f"{label} search base", problem))
     conn.unbind()
     return results
 
 
-def allow_rule_problem(ldap: LdapSignIn) -> str | None:
+def allow_rule_problem(ldap: LdapSignIn, key: str = "sign_in.ldap") -> str | None:
     if ldap.allow_all or ldap.allowed_groups or ldap.admin_groups:
         return None
     return (
-        "nobody from the directory can sign in: `sign_in.ldap.allowed_groups` is empty and `allow_all` is false "
+        f"nobody from the directory can sign in: `{key}.allowed_groups` is empty and `allow_all` is false "
         "(default deny). Name the groups whose members may sign in."
     )

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 import ldap3
 
-from campushub.config.schema import LdapSignIn
+from campushub.identity.methods.ldap import LdapSignIn
 
 CONNECT_TIMEOUT = 5
 RECEIVE_TIMEOUT = 10

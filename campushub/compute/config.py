@@ -1,0 +1,90 @@
+"""The `compute:` section of campus.yaml: where notebook servers run.
+
+`backend` names one of the registered compute backends (campushub.plugins.compute_backend_types);
+each registered backend adds its own section under `compute:`, keyed by its name and validated by
+its `config_model`, the way `sign_in:` is assembled from the sign-in method types.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, create_model, field_validator, model_validator
+
+from campushub.compute.backend import ComputeBackend
+from campushub.config.sections import Duration, Section
+from campushub.plugins import compute_backend_types
+
+DEFAULT_BACKEND = "local"
+
+
+class ComputeBase(Section):
+    """Where notebook servers run."""
+
+    backend: str = Field(DEFAULT_BACKEND, description="The compute backend that runs users' servers.")
+    idle_timeout: Duration = Field(
+        3600,
+        ge=30,
+        description=(
+            "Stop a server after this long without activity (seconds, or '30m', '2h'). "
+            "Open notebooks and running kernels count as activity. 0 is not allowed: set a long value instead."
+        ),
+    )
+    environment: Path | None = Field(
+        None,
+        description=(
+            "Prefix of the Python environment users' servers run in (it must contain `bin/jupyterhub-singleuser`). "
+            "Empty: the environment CampusHub itself is installed in."
+        ),
+    )
+
+    @field_validator("backend", mode="before")
+    @classmethod
+    def _backend_is_registered(cls, value: object) -> object:
+        # Before the type's own check, so that the message names every backend a plug-in may have added.
+        registered = compute_backend_types()
+        if isinstance(value, str) and value not in registered:
+            raise ValueError(
+                f"there is no compute backend {value!r}; the registered ones are {', '.join(registered)} "
+                "(a plug-in package adds others)"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _chosen_backend_is_configured(self) -> ComputeBase:
+        if getattr(self, self.backend, None) is None:
+            raise ValueError(
+                f"`compute.backend` is {self.backend!r}: its settings, `compute.{self.backend}`, are missing"
+            )
+        return self
+
+
+def backend_choice() -> tuple[Any, Any]:
+    """The `compute.backend` field: one of the registered names, each described by its backend's summary."""
+    types = compute_backend_types()
+    description = "; ".join(f"`{name}`: {cls.summary}" if cls.summary else f"`{name}`" for name, cls in types.items())
+    return Literal[tuple(types)], Field(DEFAULT_BACKEND, description=description + ".")
+
+
+def backend_field(cls: type[ComputeBackend]) -> tuple[Any, Any]:
+    """The `compute.<name>` field of one backend: present with its defaults when it has them, else only if written."""
+    model = cls.config_model
+    description = f"Settings of the `{cls.name}` backend."
+    if any(field.is_required() for field in model.model_fields.values()):
+        return model | None, Field(None, description=description)
+    return model, Field(default_factory=model, description=description)
+
+
+def build_compute_model() -> type[ComputeBase]:
+    types = compute_backend_types()
+    fields = {name: backend_field(cls) for name, cls in types.items()}
+    clash = sorted(set(fields) & set(ComputeBase.model_fields))
+    if clash:
+        raise RuntimeError(f"compute backends may not be named {', '.join(clash)}: those are compute keys")
+    return create_model(
+        "Compute", __base__=ComputeBase, __doc__=ComputeBase.__doc__, backend=backend_choice(), **fields
+    )
+
+
+Compute = build_compute_model()

@@ -1,0 +1,1 @@
+"""Sign-in method types: the interface (`base.py`) and one module per type CampusHub ships."""
