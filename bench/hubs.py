@@ -12,7 +12,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import stat
 import subprocess
 import tempfile
@@ -27,6 +26,7 @@ from ruamel.yaml import YAML
 from bench import procfs
 from bench.accounts import SystemAccounts
 from bench.errors import BenchError
+from bench.ports import NoFreePorts, free_port_block
 
 REPO = Path(__file__).resolve().parents[1]
 VENV_BIN = REPO / ".venv" / "bin"
@@ -34,25 +34,17 @@ PROXY = REPO / "node_modules" / ".bin" / "configurable-http-proxy"
 STOP_GRACE_S = 30
 START_TIMEOUT_S = 180
 # Variables of an outer hub or campus that must not leak into the hubs under test.
-_FOREIGN_ENV = ("CAMPUSHUB_CONFIG", "CONFIGPROXY_AUTH_TOKEN", "JUPYTERHUB_API_TOKEN", "JUPYTERHUB_SERVICE_NAME")
+_FOREIGN_ENV = ("CAMPUSHUB_SNAPSHOT", "CONFIGPROXY_AUTH_TOKEN", "JUPYTERHUB_API_TOKEN", "JUPYTERHUB_SERVICE_NAME")
 
 
-def free_port_block(size: int = 3) -> int:
-    """A port p with p .. p+size-1 free on 127.0.0.1: both hubs use three consecutive ports."""
-    for _ in range(200):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            base = probe.getsockname()[1]
-        if base + size > 65535:
-            continue
-        try:
-            for offset in range(size):
-                with socket.socket() as sock:
-                    sock.bind(("127.0.0.1", base + offset))
-        except OSError:
-            continue
-        return base
-    raise BenchError("No block of three free TCP ports was found on 127.0.0.1; free some ports and run it again.")
+def hub_port() -> int:
+    """A public port for a hub under test, with the two after it free too (its hub API and proxy API)."""
+    try:
+        return free_port_block(3)
+    except NoFreePorts as error:
+        raise BenchError(
+            "No block of three free TCP ports was found on 127.0.0.1; free some ports and run it again."
+        ) from error
 
 
 def hub_environment() -> dict[str, str]:
@@ -215,7 +207,7 @@ class CampusHub(Hub):
     def prepare(self) -> None:
         self.accounts.require_absent(self.accounts_of_students())
         self.workdir = Path(tempfile.mkdtemp(prefix="bench-campushub-"))
-        self.port = free_port_block()
+        self.port = hub_port()
         campushub = str(VENV_BIN / "campushub")
         self._run(campushub, "init", env={"CAMPUSHUB_ADMIN_PASSWORD": os.urandom(12).hex()})
         config = self.workdir / "campus.yaml"
@@ -264,9 +256,20 @@ class WarmedCampusHub(CampusHub):
         self._run(str(VENV_BIN / "campushub"), "courses", "warm", self.course)
         self._wait_until_warm()
 
+    def _read_only_token(self) -> str:
+        """No service keeps a token on disk: `campushub token` makes one that may only look."""
+        command = [str(VENV_BIN / "campushub"), "token", "--user", "admin", "--note", "benchmark"]
+        command += ["--scopes", "read:users", "--scopes", "read:servers"]
+        result = subprocess.run(
+            command, cwd=self.workdir, env=hub_environment(), capture_output=True, text=True, timeout=300
+        )
+        if result.returncode != 0:
+            raise BenchError(f"{self.title}: `campushub token` failed: {result.stderr.strip()}")
+        return result.stdout.strip()
+
     def _wait_until_warm(self) -> None:
-        """Every student's server up, asked of the hub's API with the courses service's token."""
-        token = (self.workdir / "data" / "secrets" / "courses-service-token").read_text().strip()
+        """Every student's server up, asked of the hub's API with a read-only token of the campus's admin."""
+        token = self._read_only_token()
         deadline = time.monotonic() + self.warm_timeout_s
         while time.monotonic() < deadline:
             ready = 0
@@ -331,7 +334,7 @@ class StockJupyterHub(Hub):
         os.chmod(homes, 0o711)
         for student in self.students:
             self.accounts.create(self.account(student), homes / self.account(student))
-        self.port = free_port_block()
+        self.port = hub_port()
         (self.workdir / "jupyterhub_config.py").write_text(
             STOCK_CONFIG.format(
                 port=self.port,

@@ -1,179 +1,56 @@
-"""Fixtures: one per real component.
+"""Fixtures: one per real component, and the databases the tests run on.
 
-- `campus`: a campus.yaml written by the real `campushub init`, in a temporary directory.
+- `campus`: a campus.yaml written by the real `campushub init`, in a temporary directory; its hub database is
+  SQLite unless the test is parametrized over `campus_database` (tests.helpers.databases.on_both_databases).
 - `hub`: the real `campushub up` (JupyterHub + configurable-http-proxy + idle culler) on loopback.
+- `postgres`: a real PostgreSQL, started once per session when a test first asks for it.
+- `db_url`: an empty hub database, once on SQLite and once on PostgreSQL.
+- `slapd`, `oidc_provider`, `github_standin`: the directory and the sign-in providers (tests/components).
 - `browser` (tests/browser): Debian chromium driven by Playwright.
 
-System accounts made for test users carry a prefix of their own per test
-session (`t` + 4 hex digits + `-`) and are removed when the session ends.
+What the fixtures are made of lives in tests/helpers and tests/components; this file only puts it together.
+System accounts made for test users carry the session's TEST_USER_PREFIX and are removed when the session ends.
 """
 
 from __future__ import annotations
 
 import os
 import pwd
-import secrets
-import shutil
-import signal
-import socket
 import subprocess
-import sys
-import tempfile
-import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
-from ruamel.yaml import YAML
 
-CHECKOUT = Path(__file__).resolve().parents[1]
-CAMPUSHUB = [sys.executable, "-m", "campushub"]
-TEST_USER_PREFIX = f"t{secrets.token_hex(2)}-"
-ADMIN_PASSWORD = "admin-password-1"
-ARTIFACTS = CHECKOUT / "test-artifacts"
-
-
-def free_port_block(size: int = 3) -> int:
-    """A port p with p..p+size-1 all free on 127.0.0.1 (the hub uses the two after the public one)."""
-    for _ in range(200):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            base = probe.getsockname()[1]
-        if base + size > 65535:
-            continue
-        try:
-            for offset in range(size):
-                with socket.socket() as sock:
-                    sock.bind(("127.0.0.1", base + offset))
-        except OSError:
-            continue
-        return base
-    raise RuntimeError("no block of free ports found")
-
-
-def run_cli(*args: str, cwd: Path, env: dict | None = None, input: str | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [*CAMPUSHUB, *args],
-        cwd=cwd,
-        env={**os.environ, **(env or {})},
-        input=input,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
-
-@dataclass
-class Campus:
-    """A campus directory: campus.yaml, its data dir, and the CLI run against it."""
-
-    directory: Path
-    port: int
-    _yaml: YAML = field(default_factory=lambda: YAML(typ="rt"))
-
-    @property
-    def config_path(self) -> Path:
-        return self.directory / "campus.yaml"
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def cli(self, *args: str, **kwargs) -> subprocess.CompletedProcess:
-        return run_cli(*args, cwd=self.directory, **kwargs)
-
-    def update(self, **changes: object) -> None:
-        """Set keys by dotted path, keeping the file's comments: update(**{"compute.idle_timeout": 30})."""
-        document = self._yaml.load(self.config_path.read_text())
-        for dotted, value in changes.items():
-            *parents, last = dotted.split(".")
-            node = document
-            for part in parents:
-                if node.get(part) is None:
-                    node[part] = {}
-                node = node[part]
-            node[last] = value
-        with self.config_path.open("w") as out:
-            self._yaml.dump(document, out)
-
-    def add_user(self, name: str, password: str) -> None:
-        result = self.cli("users", "add", name, "--password-stdin", input=password + "\n")
-        assert result.returncode == 0, result.stderr
+from tests.components.github import GitHub, running_github
+from tests.components.oidc import ClientSpec, Provider, StartProvider, UserSpec, missing_node_tools, running_provider
+from tests.components.postgres import INSTALL_ROOT, PostgresServer, running_postgres, server_bin
+from tests.components.slapd import SLAPD, Directory, running_directory
+from tests.helpers.databases import DATABASES, POSTGRESQL, SQLITE, sqlite_url
+from tests.helpers.hub import TEST_USER_PREFIX, Campus, RunningHub, new_campus, start_hub
+from tests.helpers.ldap_settings import READER_ENV
 
 
 @pytest.fixture
-def campus(tmp_path: Path) -> Campus:
-    """A fresh campus made by `campushub init`, on free loopback ports."""
-    directory = tmp_path / "campus"
-    directory.mkdir()
-    result = run_cli("init", cwd=directory, env={"CAMPUSHUB_ADMIN_PASSWORD": ADMIN_PASSWORD})
-    assert result.returncode == 0, result.stderr
-    campus = Campus(directory, free_port_block())
-    campus.update(**{"listen.port": campus.port, "compute.local.user_prefix": TEST_USER_PREFIX})
-    return campus
+def campus_database(request: pytest.FixtureRequest) -> str:
+    """Which database the `campus` fixture's hub keeps: SQLite (what `init` sets up) unless parametrized."""
+    return getattr(request, "param", SQLITE)
 
 
-@dataclass
-class RunningHub:
-    campus: Campus
-    process: subprocess.Popen
-    log_path: Path
-
-    @property
-    def url(self) -> str:
-        return self.campus.url
-
-    def output(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def wait_for_output(self, text: str, timeout: float = 10) -> bool:
-        """Whether `text` shows up in the log within `timeout` seconds (a service may log after the effect)."""
-        deadline = time.monotonic() + timeout
-        while text not in self.output():
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(0.1)
-        return True
-
-    def stop(self) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
-        return self.process.returncode
-
-
-def start_hub(
-    campus: Campus, *args: str, user: str | None = None, env: dict | None = None, timeout: float = 60
-) -> RunningHub:
-    """`campushub up` as a real process; returns once it announces it is ready."""
-    log_path = campus.directory / "up.out"
-    command = [*CAMPUSHUB, "up", *args]
-    if user:
-        command = ["runuser", "-u", user, "--", *command]
-    with log_path.open("w") as out:
-        process = subprocess.Popen(
-            command,
-            cwd=campus.directory,
-            env={**os.environ, **(env or {})},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    hub = RunningHub(campus, process, log_path)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if "is ready at" in hub.output():
-            return hub
-        if process.poll() is not None:
-            raise AssertionError(f"campushub up exited with {process.returncode}:\n{hub.output()}")
-        time.sleep(0.2)
-    hub.stop()
-    raise AssertionError(f"campushub up not ready after {timeout}s:\n{hub.output()}")
+@pytest.fixture
+def campus(tmp_path: Path, campus_database: str, request: pytest.FixtureRequest) -> Iterator[Campus]:
+    """A fresh campus made by `campushub init`, on free loopback ports, its hub database `campus_database`."""
+    campus = new_campus(tmp_path / "campus")
+    if campus_database == SQLITE:
+        yield campus
+        return
+    assert campus_database == POSTGRESQL, campus_database
+    postgres: PostgresServer = request.getfixturevalue("postgres")
+    url = postgres.new_database()
+    campus.use_database(url)
+    yield campus
+    postgres.drop_database(url)
 
 
 @pytest.fixture
@@ -211,97 +88,31 @@ def remove_test_system_accounts() -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 def artifacts_dir() -> Path:
-    ARTIFACTS.mkdir(exist_ok=True)
-    return ARTIFACTS
-
-
-@dataclass
-class PostgresServer:
-    port: int
-    directory: Path
-
-    def new_database(self) -> str:
-        """A fresh, empty database; returns its SQLAlchemy URL."""
-        name = f"campus_{secrets.token_hex(4)}"
-        subprocess.run(
-            [
-                "runuser",
-                "-u",
-                "postgres",
-                "--",
-                f"{POSTGRES_BIN}/createdb",
-                "-h",
-                "127.0.0.1",
-                "-p",
-                str(self.port),
-                name,
-            ],
-            check=True,
-            capture_output=True,
-        )
-        return f"postgresql://postgres:not-a-real-secret@127.0.0.1:{self.port}/{name}"
-
-
-POSTGRES_BIN = "/usr/lib/postgresql/15/bin"
+    """test-artifacts/ in the checkout: the screenshots the browser tests take, to look at afterwards."""
+    path = Path(__file__).resolve().parents[1] / "test-artifacts"
+    path.mkdir(exist_ok=True)
+    return path
 
 
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[PostgresServer]:
-    """A real PostgreSQL 15 (Debian's), on a loopback port, for the test session."""
-    # Not under pytest's tmp_path: its parents are closed to the postgres account.
-    directory = Path(tempfile.mkdtemp(prefix="campushub-postgres-"))
-    shutil.chown(directory, "postgres", "postgres")
-    data = directory / "data"
-    as_postgres = ["runuser", "-u", "postgres", "--"]
-    subprocess.run(
-        [
-            *as_postgres,
-            f"{POSTGRES_BIN}/initdb",
-            "--auth=md5",
-            "--username=postgres",
-            f"--pwfile={_pwfile(directory)}",
-            "-D",
-            str(data),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    port = free_port_block(1)
-    options = f"-p {port} -k {directory} -c listen_addresses=127.0.0.1"
-    subprocess.run(
-        [
-            *as_postgres,
-            f"{POSTGRES_BIN}/pg_ctl",
-            "-D",
-            str(data),
-            "-o",
-            options,
-            "-l",
-            str(directory / "log"),
-            "-w",
-            "start",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    os.environ["PGPASSWORD"] = "not-a-real-secret"
-    try:
-        yield PostgresServer(port, directory)
-    finally:
-        subprocess.run([*as_postgres, f"{POSTGRES_BIN}/pg_ctl", "-D", str(data), "-m", "fast", "stop"], check=False)
-        shutil.rmtree(directory, ignore_errors=True)
+    """A real PostgreSQL (Debian's) on a loopback port: started the first time a test asks, stopped at the end."""
+    if server_bin() is None:
+        pytest.fail(f"no PostgreSQL under {INSTALL_ROOT}: `make test` installs Debian's postgresql", pytrace=False)
+    with running_postgres() as server:
+        yield server
 
 
-def _pwfile(directory: Path) -> Path:
-    path = directory / "pwfile"
-    path.write_text("not-a-real-secret\n")
-    os.chmod(path, 0o644)
-    return path
-
-
-# OpenLDAP for the LDAP / Active Directory sign-in tests. This section was appended to the file,
-# so its import sits here with it rather than at the top.
-from tests.components.slapd import SLAPD, Directory, running_directory  # noqa: E402
+@pytest.fixture(params=DATABASES)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty hub database, the test run once on each: an SQLite file in tmp_path, a fresh PostgreSQL database."""
+    if request.param == SQLITE:
+        yield sqlite_url(tmp_path)
+        return
+    postgres: PostgresServer = request.getfixturevalue("postgres")
+    url = postgres.new_database()
+    yield url
+    postgres.drop_database(url)
 
 
 @pytest.fixture(scope="session")
@@ -313,19 +124,10 @@ def slapd() -> Iterator[Directory]:
         yield directory
 
 
-# A real OpenID Provider (oidc-provider on node) for the OpenID Connect sign-in tests. This section was
-# appended to the file, so its imports sit here with it rather than at the top.
-from collections.abc import Sequence  # noqa: E402
-from contextlib import ExitStack  # noqa: E402
-
-from tests.components.oidc import (  # noqa: E402
-    ClientSpec,
-    Provider,
-    StartProvider,
-    UserSpec,
-    missing_node_tools,
-    running_provider,
-)
+@pytest.fixture
+def directory_reader_password(monkeypatch: pytest.MonkeyPatch, slapd: Directory) -> None:
+    """campus.yaml says `bind_password: ${CAMPUSHUB_TEST_LDAP_READER}`, as the docs recommend: set it."""
+    monkeypatch.setenv(READER_ENV, slapd.reader_password)
 
 
 @pytest.fixture
@@ -348,9 +150,6 @@ def oidc_provider() -> Iterator[StartProvider]:
             return providers.enter_context(running_provider(clients, users, **options))
 
         yield start
-
-
-from tests.components.github import GitHub, running_github  # noqa: E402
 
 
 @pytest.fixture

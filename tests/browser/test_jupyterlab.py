@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import expect
 
-from tests.components import oidc_people
+from tests.helpers import oidc_people
 
 pytestmark = pytest.mark.browser
 

@@ -17,7 +17,6 @@ import fcntl
 import json
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -34,7 +33,8 @@ import requests
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
-from tests.components.processes import stall_report, stop_process
+from bench.ports import free_port
+from tests.helpers.processes import stall_report, stop_process
 
 COMPONENT_DIR = Path(__file__).with_name("oidc")
 HOST = "127.0.0.1"
@@ -100,7 +100,7 @@ def running_provider(clients: Sequence[ClientSpec], users: Sequence[UserSpec], *
 
 
 def _provider_on_a_free_port(clients: Sequence[ClientSpec], users: Sequence[UserSpec]) -> Provider:
-    port = _free_port()
+    port = free_port()
     issuer = f"http://{HOST}:{port}"
     return Provider(
         issuer=issuer,
@@ -132,13 +132,6 @@ def ensure_installed() -> None:
         )
     if result.returncode != 0:
         raise RuntimeError(f"npm ci in {COMPONENT_DIR} failed:\n{result.stdout}{result.stderr}")
-
-
-def _free_port() -> int:
-    """A port the kernel hands out on loopback; released just before node binds it."""
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        return probe.getsockname()[1]
 
 
 def rsa_private_jwk() -> dict:

@@ -16,7 +16,6 @@ import base64
 import hashlib
 import secrets
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -28,7 +27,8 @@ from pathlib import Path
 import ldap3
 from ldap3.core.exceptions import LDAPException
 
-from tests.components.processes import stall_report, stop_process
+from bench.ports import free_ports
+from tests.helpers.processes import stall_report, stop_process
 
 SLAPD = Path("/usr/sbin/slapd")
 SCHEMA_DIR = Path("/etc/ldap/schema")
@@ -137,7 +137,7 @@ def running_directory() -> Iterator[Directory]:
     with ExitStack() as cleanup:
         workdir = Path(tempfile.mkdtemp(prefix="campushub-slapd-"))
         cleanup.callback(shutil.rmtree, workdir, ignore_errors=True)
-        port, ldaps_port = _free_ports(2)
+        port, ldaps_port = free_ports(2)
         directory = Directory(
             host=HOST,
             port=port,
@@ -158,15 +158,6 @@ def running_directory() -> Iterator[Directory]:
         finally:
             root.unbind()
         yield directory
-
-
-def _free_ports(count: int) -> list[int]:
-    """Ports the kernel hands out, held open together so they differ from each other."""
-    with ExitStack() as sockets:
-        probes = [sockets.enter_context(socket.socket()) for _ in range(count)]
-        for probe in probes:
-            probe.bind((HOST, 0))
-        return [probe.getsockname()[1] for probe in probes]
 
 
 def _openssl(*args: str | Path) -> None:

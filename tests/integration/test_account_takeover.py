@@ -15,23 +15,20 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.components import oidc_people
+from campushub.config.loader import load_config
+from campushub.hub.layout import database_url, layout_for
+from campushub.services.access import service_token
+from campushub.services.builtin import COURSES_SERVICE
 from tests.components.oidc import login_through
-from tests.conftest import ADMIN_PASSWORD, TEST_USER_PREFIX
-from tests.hubclient import Student
-from tests.integration.test_github_sign_in import ADA, BEN, CLIENT, SECRET_ENV, TESS, github_section
-from tests.integration.test_oidc_sign_in import sso_sign_in
-from tests.integration.test_signup import sign_up
+from tests.helpers import oidc_people
+from tests.helpers.databases import on_both_databases
+from tests.helpers.github_people import ADA, BEN, CLIENT, SECRET_ENV, TESS, github_section
+from tests.helpers.hub import ADMIN_PASSWORD, TEST_USER_PREFIX
+from tests.helpers.hubclient import Student
+from tests.helpers.ldap_settings import READER_ENV, ldap_config
+from tests.helpers.sign_in import PASSWORD, ldap_student, me, sign_up, sso_sign_in
 
 pytestmark = pytest.mark.integration
-
-PASSWORD = "a-long-password-1"
-READER_ENV = "CAMPUSHUB_TEST_LDAP_READER"
-
-
-def me(student: Student) -> dict | None:
-    response = student.hub_api("GET", "/user")
-    return response.json() if response.status_code == 200 else None
 
 
 def local(hub, name: str, password: str = PASSWORD) -> Student:
@@ -62,6 +59,7 @@ def test_nobody_signs_up_as_a_reserved_name(campus, hub_factory):
     assert me(local(hub, "dora"))["admin"] is False
 
 
+@on_both_databases
 def test_a_name_taken_off_admins_loses_admin_at_the_next_start(campus, hub_factory):
     campus.add_user("bob", PASSWORD)
     campus.update(admins=["admin", "bob"])
@@ -81,29 +79,19 @@ def directory_hub(campus, hub_factory, slapd, monkeypatch):
     monkeypatch.setenv(READER_ENV, slapd.reader_password)
 
     def start(**changes: object):
-        campus.update(**{"sign_in.ldap": slapd.sign_in_config(READER_ENV), "sign_in.local": {}, **changes})
+        campus.update(**{"sign_in.ldap": ldap_config(slapd), "sign_in.local": {}, **changes})
         return hub_factory()
 
     return start
 
 
-def ldap_sign_in(hub, slapd, name: str) -> Student:
-    student = Student(hub.url, name)
-    student.session.get(f"{hub.url}/hub/login")
-    student.last_response = student.session.post(
-        f"{hub.url}/hub/login",
-        data={"username": name, "password": slapd.passwords[name], "method": "ldap", "_xsrf": student._xsrf()},
-    )
-    return student
-
-
 def test_being_listed_in_admins_opens_no_door_the_directory_keeps_shut(directory_hub, slapd):
     # erin is in the directory but in no group allowed to sign in.
     hub = directory_hub(admins=["admin", "erin"])
-    erin = ldap_sign_in(hub, slapd, "erin")
+    erin = ldap_student(hub, slapd, "erin")
     assert erin.last_response.status_code == 403 and me(erin) is None
     # An admin group of the directory still makes admins.
-    assert me(ldap_sign_in(hub, slapd, "dave"))["admin"] is True
+    assert me(ldap_student(hub, slapd, "dave"))["admin"] is True
 
 
 def test_an_admin_entry_gives_its_name_to_one_method(campus, directory_hub, slapd):
@@ -114,7 +102,7 @@ def test_an_admin_entry_gives_its_name_to_one_method(campus, directory_hub, slap
     refusal = impostor.last_response
     assert refusal.status_code == 403 and "reserved for another sign-in method" in refusal.text
     assert me(impostor) is None
-    assert me(ldap_sign_in(hub, slapd, "alice"))["admin"] is True
+    assert me(ldap_student(hub, slapd, "alice"))["admin"] is True
 
 
 def test_being_listed_in_admins_gets_no_one_past_a_providers_rules(campus, hub_factory, oidc_provider, monkeypatch):
@@ -204,6 +192,7 @@ def write_file(student: Student, path: str, text: str) -> None:
     assert response.status_code in (200, 201), response.text
 
 
+@on_both_databases
 def test_a_removed_users_files_and_name_go_to_nobody(campus, hub_factory):
     campus.update(**{"sign_in.local.signup": "open"})
     hub = hub_factory()
@@ -254,16 +243,16 @@ def test_removing_someone_unknown_says_so(campus):
 
 def test_removing_a_directory_user_reserves_the_name(campus, directory_hub, slapd):
     hub = directory_hub()
-    bob = ldap_sign_in(hub, slapd, "bob")
+    bob = ldap_student(hub, slapd, "bob")
     assert me(bob)["name"] == "bob"
     removed = campus.cli("users", "remove", "bob")
     assert removed.returncode == 0, removed.stderr
     assert me(bob) is None
     # Not even the directory's own bob gets the name back until an admin releases it.
-    again = ldap_sign_in(hub, slapd, "bob")
+    again = ldap_student(hub, slapd, "bob")
     assert again.last_response.status_code == 403 and me(again) is None
     assert campus.cli("users", "release", "bob").returncode == 0
-    assert me(ldap_sign_in(hub, slapd, "bob"))["name"] == "bob"
+    assert me(ldap_student(hub, slapd, "bob"))["name"] == "bob"
 
 
 # --- 4. a sign-up request does not lock a campus user out -------------------------------------------------------
@@ -273,7 +262,7 @@ def test_a_sign_up_request_does_not_take_a_campus_name(campus, directory_hub, sl
     hub = directory_hub(**{"sign_in.local": {"signup": "approval"}})
     assert "requested" in sign_up(hub.url, "carol").text
     # carol of the directory signs in although someone asked for her name first.
-    assert me(ldap_sign_in(hub, slapd, "carol"))["name"] == "carol"
+    assert me(ldap_student(hub, slapd, "carol"))["name"] == "carol"
     approved = campus.cli("users", "approve", "carol")
     assert approved.returncode == 2 and "signed in with ldap" in approved.stderr
     listing = campus.cli("users", "list", "--all").stdout
@@ -283,7 +272,7 @@ def test_a_sign_up_request_does_not_take_a_campus_name(campus, directory_hub, sl
     refused = campus.cli("users", "refuse", "carol")
     assert refused.returncode == 0, refused.stderr
     assert "carol\tldap\tclaimed" in campus.cli("users", "list", "--all").stdout
-    assert me(ldap_sign_in(hub, slapd, "carol"))["name"] == "carol"
+    assert me(ldap_student(hub, slapd, "carol"))["name"] == "carol"
 
 
 # --- 5. GitHub logins can be renamed ----------------------------------------------------------------------------
@@ -313,7 +302,9 @@ def test_the_courses_service_token_reaches_only_its_courses_people(campus, hub_f
     campus.update(courses={"phys101": {"members": ["ann"]}})
     hub = hub_factory()
     local(hub, "zed")  # zed exists in the hub too
-    token = (campus.directory / "data" / "secrets" / "courses-service-token").read_text().strip()
+    # The token `campushub courses warm` borrows: the courses service's own role, for minutes.
+    config = load_config(campus.config_path).config
+    token = service_token(database_url(config, layout_for(config)), COURSES_SERVICE, "test")
     headers = {"Authorization": f"token {token}"}
     api = f"{hub.url}/hub/api"
     model = requests.get(f"{api}/user", headers=headers).json()

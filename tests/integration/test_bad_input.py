@@ -6,8 +6,10 @@ import socket
 
 import pytest
 
-from tests.conftest import ADMIN_PASSWORD, Campus, free_port_block, run_cli, start_hub
-from tests.hubclient import Student
+from bench.ports import free_port_block
+from tests.helpers.databases import on_both_databases
+from tests.helpers.hub import ADMIN_PASSWORD, Campus, run_cli, start_hub
+from tests.helpers.hubclient import Student
 
 pytestmark = pytest.mark.integration
 
@@ -74,6 +76,7 @@ def test_init_never_overwrites(campus):
     assert campus.config_path.read_text() == before
 
 
+@on_both_databases
 def test_user_commands_explain_mistakes(campus):
     assert campus.cli("users", "add", "kim", "--password-stdin", input="pw-for-kim-1\n").returncode == 0
     assert_user_error(campus.cli("users", "add", "kim"), "'kim' already exists")

@@ -6,9 +6,10 @@ import time
 
 import pytest
 
-from tests.conftest import ADMIN_PASSWORD
-from tests.hubclient import Student
-from tests.integration.test_ldap_sign_in import READER_ENV, ldap_student
+from tests.helpers.hub import ADMIN_PASSWORD
+from tests.helpers.hubclient import Student
+from tests.helpers.ldap_settings import READER_ENV
+from tests.helpers.sign_in import ldap_student
 
 pytestmark = pytest.mark.integration
 

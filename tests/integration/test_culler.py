@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from tests.hubclient import Student
+from tests.helpers.hubclient import Student
 
 pytestmark = pytest.mark.integration
 

@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.conftest import ADMIN_PASSWORD, CAMPUSHUB, TEST_USER_PREFIX, Campus, free_port_block, start_hub
-from tests.hubclient import Student
+from bench.ports import free_port_block
+from tests.helpers.hub import ADMIN_PASSWORD, CAMPUSHUB, TEST_USER_PREFIX, Campus, start_hub
+from tests.helpers.hubclient import Student
 
 pytestmark = pytest.mark.integration
 

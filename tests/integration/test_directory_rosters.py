@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from campushub.config.schema import LdapSignIn
 from campushub.courses.directory import DirectoryUnavailable, directory_roster, uses_directory_rosters
+from campushub.identity.methods.ldap import LdapSignIn
 
 pytestmark = pytest.mark.integration
 

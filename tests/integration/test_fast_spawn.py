@@ -15,28 +15,16 @@ from pathlib import Path
 import pytest
 import websocket
 
-from tests.conftest import TEST_USER_PREFIX
-from tests.hubclient import Student
-from tests.integration.test_servers import PASSWORD, running_student
-from tests.procfs import memory_contains, server_pid, status
+from tests.helpers.hub import TEST_USER_PREFIX
+from tests.helpers.hubclient import Student
+from tests.helpers.procfs import forkserver_pid, memory_contains, server_pid, status
+from tests.helpers.sign_in import PASSWORD, running_student
 
 pytestmark = pytest.mark.integration
 
 CANARY = "CAMPUSHUB_TEST_CANARY"
 # Differ between any two starts of the same server (or kernel).
 PER_START = {"JUPYTERHUB_API_TOKEN", "JPY_API_TOKEN", "JUPYTERHUB_SERVICE_URL", "JPY_PARENT_PID", "JPY_SESSION_NAME"}
-
-
-def forkserver_pid(campus) -> int:
-    socket_path = str(campus.directory / "data" / "run" / "forkserver.sock")
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if socket_path.encode() in (entry / "cmdline").read_bytes():
-                    return int(entry.name)
-            except OSError:
-                continue
-    raise AssertionError("no fork server running")
 
 
 def identity(pid: int) -> dict:
@@ -111,7 +99,7 @@ def test_the_fork_server_keeps_no_users_secret(campus, hub):
     token = kernel_environment(alice)["JUPYTERHUB_API_TOKEN"]
     assert token
     assert "Forked alice's server" in hub.output()
-    forkserver = forkserver_pid(campus)
+    forkserver = forkserver_pid(campus.directory)
     assert memory_contains(forkserver, b"forkserver.sock")  # the search does find what is there
     assert not memory_contains(forkserver, token.encode())
     alice.stop_server()
@@ -147,7 +135,7 @@ def test_forked_servers_save_files_and_run_terminals(campus, hub):
 
 
 def test_without_the_fork_server_servers_start_afresh(campus, hub):
-    subprocess.run(["kill", str(forkserver_pid(campus))], check=True)
+    subprocess.run(["kill", str(forkserver_pid(campus.directory))], check=True)
     time.sleep(0.5)
     alice = running_student(campus, hub, "alice")
     assert alice.kernel().execute("print(1+1)").strip() == "2"

@@ -10,44 +10,11 @@ from __future__ import annotations
 import pytest
 
 from tests.components.oidc import login_through
-from tests.hubclient import Student
-from tests.integration.test_oidc_sign_in import me, refused, with_query
+from tests.helpers.github_people import ADA, BEN, CLIENT, NUMBERED, SECRET_ENV, TESS, github_section
+from tests.helpers.hubclient import Student
+from tests.helpers.sign_in import me, refused, with_query
 
 pytestmark = pytest.mark.integration
-
-SECRET_ENV = "CAMPUSHUB_TEST_GITHUB_SECRET"
-CLIENT = {"client_id": "Iv1.campushub", "client_secret": "github-secret-1"}
-
-
-def account(login: str, orgs: list[str], teams: list[tuple[str, str]]) -> dict:
-    return {
-        "login": login,
-        "password": f"{login}-gh-password-1",
-        "id": sum(map(ord, login)),
-        "name": login.title(),
-        "email": f"{login}@users.noreply.test",
-        "orgs": orgs,
-        "teams": teams,
-    }
-
-
-ADA = account("Ada-L", ["Campus-Courses"], [("Campus-Courses", "cs101")])
-TESS = account("tess", ["campus-courses"], [("campus-courses", "cs101"), ("campus-courses", "staff")])
-BEN = account("ben", ["other-org"], [])
-NUMBERED = account("42coder", ["campus-courses"], [("campus-courses", "cs101")])
-
-
-def github_section(github_url: str, **changes: object) -> dict:
-    """`sign_in.oidc.github` against the stand-in: the cs101 team may sign in (the secret from the environment)."""
-    return {
-        "preset": "github",
-        "label": "GitHub",
-        "github_url": github_url,
-        "client_id": CLIENT["client_id"],
-        "client_secret": f"${{{SECRET_ENV}}}",
-        "allowed_groups": ["campus-courses:cs101"],
-        **changes,
-    }
 
 
 @pytest.fixture

@@ -8,8 +8,8 @@ import stat
 
 import pytest
 
-from tests.conftest import TEST_USER_PREFIX
-from tests.hubclient import Student
+from tests.helpers.hub import TEST_USER_PREFIX
+from tests.helpers.hubclient import Student
 
 pytestmark = pytest.mark.integration
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import TEST_USER_PREFIX
-from tests.integration.test_servers import running_student
-from tests.procfs import accepted_connections, server_pid
+from tests.helpers.hub import TEST_USER_PREFIX
+from tests.helpers.procfs import accepted_connections, server_pid
+from tests.helpers.sign_in import running_student
 
 pytestmark = pytest.mark.integration
 

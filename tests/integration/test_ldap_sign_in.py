@@ -5,22 +5,12 @@ from __future__ import annotations
 import pytest
 import requests
 
-from tests.conftest import ADMIN_PASSWORD
-from tests.hubclient import Student
+from tests.helpers.hub import ADMIN_PASSWORD
+from tests.helpers.hubclient import Student
+from tests.helpers.ldap_settings import READER_ENV, ldap_config
+from tests.helpers.sign_in import ldap_student, me
 
-pytestmark = pytest.mark.integration
-
-READER_ENV = "CAMPUSHUB_TEST_LDAP_READER"
-
-
-@pytest.fixture(autouse=True)
-def reader_password_in_environment(monkeypatch, slapd):
-    """campus.yaml says `bind_password: ${CAMPUSHUB_TEST_LDAP_READER}`, as the admin guide recommends."""
-    monkeypatch.setenv(READER_ENV, slapd.reader_password)
-
-
-def ldap_config(slapd, **changes) -> dict:
-    return slapd.sign_in_config(READER_ENV, **changes)
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("directory_reader_password")]
 
 
 @pytest.fixture
@@ -28,26 +18,6 @@ def ldap_hub(campus, hub_factory, slapd):
     """A hub with built-in accounts and the directory side by side."""
     campus.update(**{"sign_in.ldap": ldap_config(slapd), "sign_in.local": {}})
     return hub_factory()
-
-
-def ldap_student(hub, slapd, name: str, password: str | None = None) -> Student:
-    student = Student(hub.url, name)
-    student.session.get(f"{hub.url}/hub/login")
-    student.last_response = student.session.post(
-        f"{hub.url}/hub/login",
-        data={
-            "username": name,
-            "password": password or slapd.passwords[name],
-            "method": "ldap",
-            "_xsrf": student._xsrf(),
-        },
-    )
-    return student
-
-
-def me(student: Student) -> dict | None:
-    response = student.hub_api("GET", "/user")
-    return response.json() if response.status_code == 200 else None
 
 
 def test_login_page_offers_both_methods(ldap_hub):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.components.oidc_people import ASMITH, CLIENT_SECRET, MALLORY, SECRET_ENV, sign_in_settings, start_provider
-from tests.integration.test_ldap_sign_in import READER_ENV, ldap_config, ldap_student
-from tests.integration.test_oidc_sign_in import me, sso_sign_in
+from tests.helpers.ldap_settings import READER_ENV, ldap_config
+from tests.helpers.oidc_people import ASMITH, CLIENT_SECRET, MALLORY, SECRET_ENV, sign_in_settings, start_provider
+from tests.helpers.sign_in import ldap_student, me, sso_sign_in
 
 pytestmark = pytest.mark.integration
 

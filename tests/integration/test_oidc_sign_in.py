@@ -5,13 +5,14 @@ The provider and the hub run on loopback; a requests.Session plays the browser, 
 
 from __future__ import annotations
 
-from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
 
 from tests.components.oidc import Provider, login_through
-from tests.components.oidc_people import (
+from tests.helpers.hubclient import Student
+from tests.helpers.oidc_people import (
     ALICE,
     CLIENT_SECRET,
     DAVE,
@@ -26,7 +27,7 @@ from tests.components.oidc_people import (
     sign_in_settings,
     start_provider,
 )
-from tests.hubclient import Student
+from tests.helpers.sign_in import login_url, me, refused, sso_sign_in, with_query
 
 pytestmark = pytest.mark.integration
 
@@ -48,32 +49,6 @@ def oidc_hub(campus, hub_factory, provider):
     """Built-in accounts, the campus SSO, Google and Entra ID on one sign-in page."""
     campus.update(**{"sign_in.local": {}, "sign_in.oidc": sign_in_settings(provider)})
     return hub_factory()
-
-
-def login_url(hub, method: str, next_url: str = "/hub/home") -> str:
-    # /hub/home as the destination: the tests look at the account, not at a spawn.
-    return f"{hub.url}/hub/oidc/{method}/oauth_login?{urlencode({'next': next_url})}"
-
-
-def sso_sign_in(hub, method: str, user: dict) -> tuple[Student, requests.Response]:
-    student = Student(hub.url, user["username"])
-    response = login_through(student.session, login_url(hub, method), user["username"], user["password"])
-    return student, response
-
-
-def me(student: Student) -> dict | None:
-    response = student.hub_api("GET", "/user")
-    return response.json() if response.status_code == 200 else None
-
-
-def refused(response: requests.Response, status: int, text: str) -> bool:
-    return response.status_code == status and text in response.text and "Traceback" not in response.text
-
-
-def with_query(url: str, **changes: str) -> str:
-    parts = urlsplit(url)
-    query = {key: values[0] for key, values in parse_qs(parts.query).items()}
-    return urlunsplit(parts._replace(query=urlencode({**query, **changes})))
 
 
 def test_login_page_has_a_button_per_provider(oidc_hub):

@@ -1,27 +1,27 @@
-"""The hub database on a real PostgreSQL instead of SQLite."""
+"""The hub database on a real PostgreSQL instead of SQLite: the hub, its users' servers and the CLI all use it.
+
+Other hub tests run on both databases where the database matters (`@on_both_databases`).
+"""
 
 from __future__ import annotations
 
 import pytest
 import requests
 
-from tests.conftest import ADMIN_PASSWORD
-from tests.hubclient import Student
+from tests.helpers.databases import on_postgresql
+from tests.helpers.hub import ADMIN_PASSWORD
+from tests.helpers.hubclient import Student
+from tests.helpers.sign_in import PASSWORD
 
 pytestmark = pytest.mark.integration
 
-PASSWORD = "a-long-password-1"
 
-
+@on_postgresql
 def test_campus_on_postgresql(campus, hub_factory, postgres):
-    url = postgres.new_database()
-    campus.update(**{"database.url": url})
-    # `init` made the admin account in SQLite; this campus starts over on PostgreSQL.
-    campus.add_user("admin", ADMIN_PASSWORD)
     campus.add_user("alice", PASSWORD)
     hub = hub_factory()
     assert "PostgresqlImpl" in hub.output()
-    assert "not-a-real-secret" not in hub.output()
+    assert postgres.password not in hub.output()
 
     alice = Student(hub.url, "alice")
     alice.sign_in(PASSWORD)

@@ -17,11 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import TEST_USER_PREFIX
-from tests.hubclient import Student
-from tests.integration.test_fast_spawn import forkserver_pid
-from tests.integration.test_servers import PASSWORD
-from tests.procfs import environ, server_pid, status
+from tests.helpers.hub import TEST_USER_PREFIX
+from tests.helpers.hubclient import Student
+from tests.helpers.procfs import environ, forkserver_pid, server_pid, status
+from tests.helpers.sign_in import PASSWORD
 
 pytestmark = pytest.mark.integration
 
@@ -113,7 +112,7 @@ def assert_refused(campus, hub, name: str, account: str, why: str) -> None:
     assert serving(name) == []
     assert root_servers() == []
     if campus.directory.joinpath("data/run/forkserver.sock").exists():
-        assert root_children(forkserver_pid(campus)) == []
+        assert root_children(forkserver_pid(campus.directory)) == []
     # The hub lives on and still answers.
     assert Student(hub.url, name).session.get(f"{hub.url}/hub/api/").status_code == 200
 

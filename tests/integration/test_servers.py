@@ -10,20 +10,11 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.conftest import TEST_USER_PREFIX
-from tests.hubclient import ExecutionError, Student
+from tests.helpers.hub import TEST_USER_PREFIX
+from tests.helpers.hubclient import ExecutionError, Student
+from tests.helpers.sign_in import PASSWORD, running_student
 
 pytestmark = pytest.mark.integration
-
-PASSWORD = "a-long-password-1"
-
-
-def running_student(campus, hub, name: str) -> Student:
-    campus.add_user(name, PASSWORD)
-    student = Student(hub.url, name)
-    student.sign_in(PASSWORD)
-    student.wait_for_server()
-    return student
 
 
 def test_users_cannot_read_each_others_files(campus, hub):
@@ -65,7 +56,7 @@ def test_server_environment_and_secrets(campus, hub):
     kernel = alice.kernel()
     env = kernel.execute("import os, json; print(json.dumps(dict(os.environ)))")
     assert "CONFIGPROXY_AUTH_TOKEN" not in env
-    assert "CAMPUSHUB_CONFIG" not in env
+    assert "CAMPUSHUB_SNAPSHOT" not in env
     assert "VIRTUAL_ENV" not in env
     assert f'"USER": "{TEST_USER_PREFIX}alice"' in env
     # The scientific stack of the user environment is importable.

@@ -13,14 +13,14 @@ import pytest
 import requests
 from requests.adapters import HTTPAdapter
 
-from tests.conftest import ADMIN_PASSWORD
-from tests.hubclient import Student
+from tests.helpers.hub import ADMIN_PASSWORD
+from tests.helpers.hubclient import Student
+from tests.helpers.ldap_settings import READER_ENV
 
 pytestmark = pytest.mark.integration
 
 PASSWORD = "a-long-password-1"
 WRONG = "wrong-password-9"
-READER_ENV = "CAMPUSHUB_TEST_LDAP_READER"
 
 
 class SourceAddressAdapter(HTTPAdapter):
@@ -91,13 +91,8 @@ def test_a_guesser_is_stopped_at_its_address_and_the_owner_still_gets_in(campus,
         assert visitor(hub.url, victim, attacker).sign_in(password).status_code == 429
 
 
-@pytest.fixture
-def reader_password_in_environment(monkeypatch, slapd):
-    monkeypatch.setenv(READER_ENV, slapd.reader_password)
-
-
 def test_directory_failures_count_against_the_address_for_every_method(
-    campus, hub_factory, slapd, reader_password_in_environment
+    campus, hub_factory, slapd, directory_reader_password
 ):
     campus.update(
         **{

@@ -7,23 +7,12 @@ import re
 import pytest
 import requests
 
-from tests.conftest import ADMIN_PASSWORD
-from tests.hubclient import Student
+from tests.helpers.databases import on_both_databases
+from tests.helpers.hub import ADMIN_PASSWORD
+from tests.helpers.hubclient import Student
+from tests.helpers.sign_in import PASSWORD, sign_up
 
 pytestmark = pytest.mark.integration
-
-PASSWORD = "a-long-password-1"
-
-
-def sign_up(base_url: str, username: str, password: str = PASSWORD, invite_code: str = "") -> requests.Response:
-    session = requests.Session()
-    page = session.get(f"{base_url}/hub/signup")
-    if page.status_code != 200:
-        return page
-    form = {"username": username, "password": password, "password_confirm": password, "_xsrf": session.cookies["_xsrf"]}
-    if invite_code:
-        form["invite_code"] = invite_code
-    return session.post(f"{base_url}/hub/signup", data=form)
 
 
 def signed_in(base_url: str, username: str, password: str = PASSWORD) -> bool:
@@ -81,6 +70,7 @@ def test_open_signup_rejects_bad_input_with_a_reason(campus, hub_factory, userna
     assert "Traceback" not in response.text
 
 
+@on_both_databases
 def test_approval_signup_waits_for_an_admin(campus, hub_factory):
     campus.update(**{"sign_in.local.signup": "approval"})
     hub = hub_factory()

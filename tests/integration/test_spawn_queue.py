@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.hubclient import Student
+from tests.helpers.hubclient import Student
 
 pytestmark = pytest.mark.integration
 

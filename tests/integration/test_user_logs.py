@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_servers import running_student
+from tests.helpers.sign_in import running_student
 
 pytestmark = pytest.mark.integration
 

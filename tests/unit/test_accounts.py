@@ -1,21 +1,16 @@
-"""AccountStore against a real SQLite file: accounts, approval, removal and invite codes."""
+"""AccountStore against real databases (an SQLite file, a PostgreSQL database): accounts, approval, removal, invites."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
 from campushub.identity.accounts import ACTIVE, PENDING, AccountExists, AccountStore, NoSuchAccount
+from tests.helpers.databases import stored_bytes
 
 PASSWORD = "alice-password-1"
-
-
-@pytest.fixture
-def db_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'hub.sqlite'}"
 
 
 @pytest.fixture
@@ -43,10 +38,10 @@ def test_unknown_account_does_not_verify(store: AccountStore) -> None:
     assert store.verify("nobody", PASSWORD) is None
 
 
-def test_password_is_not_stored_in_clear(store: AccountStore, tmp_path: Path) -> None:
+def test_password_is_not_stored_in_clear(store: AccountStore, db_url: str) -> None:
     store.create("alice", PASSWORD)
     store.dispose()
-    assert PASSWORD.encode() not in (tmp_path / "hub.sqlite").read_bytes()
+    assert PASSWORD.encode() not in stored_bytes(db_url)
 
 
 def test_create_twice_raises(store: AccountStore) -> None:
@@ -65,7 +60,7 @@ def test_get_and_list(store: AccountStore) -> None:
     assert [a.name for a in store.list()] == ["alice", "bob"]
 
 
-def test_accounts_persist_in_the_file(store: AccountStore, db_url: str) -> None:
+def test_accounts_persist_in_the_database(store: AccountStore, db_url: str) -> None:
     store.create("alice", PASSWORD)
     store.dispose()
     reopened = AccountStore(db_url)
@@ -169,10 +164,10 @@ def test_invite_code_tolerates_surrounding_whitespace(store: AccountStore) -> No
     assert store.redeem_invite(f"  {code}\n") is True
 
 
-def test_invite_code_is_not_stored_in_clear(store: AccountStore, tmp_path: Path) -> None:
+def test_invite_code_is_not_stored_in_clear(store: AccountStore, db_url: str) -> None:
     code = store.create_invite(1, timedelta(days=1))
     store.dispose()
-    assert code.encode() not in (tmp_path / "hub.sqlite").read_bytes()
+    assert code.encode() not in stored_bytes(db_url)
 
 
 def test_invite_survives_reopening(store: AccountStore, db_url: str) -> None:

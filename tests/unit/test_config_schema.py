@@ -8,7 +8,8 @@ import pytest
 
 from campushub.config import loader
 from campushub.config.loader import load_config, parse_config
-from campushub.config.schema import CampusConfig, parse_duration
+from campushub.config.schema import CampusConfig
+from campushub.config.sections import parse_duration
 from campushub.errors import UserError
 
 EXAMPLE = Path(loader.__file__).parent / "campus.example.yaml"

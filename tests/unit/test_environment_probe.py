@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 
 import campushub
+from campushub.compute.host_probes import root_code_problem, who_else_writes, writers
 from campushub.config.schema import CampusConfig
-from campushub.hub.settings import Layout
-from campushub.preflight import probes, root_code_problem, who_else_writes, writers
+from campushub.hub.layout import Layout
+from campushub.preflight import probes
 
 NOBODY = 65534
 

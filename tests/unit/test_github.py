@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from campushub.config.loader import parse_config
-from campushub.hub.settings import sign_in_methods
+from campushub.hub.layout import Layout
+from campushub.hub.settings import hub_settings
 from campushub.identity.diagnostics import github_api_url
 from campushub.identity.github import github_groups
+
+
+def campus_methods(text: str) -> list[dict]:
+    """The method entries CampusAuthenticator gets for a campus.yaml."""
+    layout = Layout(Path("/srv/campus"), Path("/opt/env"), "/x/chp", running_as_root=False)
+    return hub_settings(parse_config(text, "campus.yaml"), layout)["CampusAuthenticator"]["methods"]
 
 
 def test_orgs_and_teams_become_lower_case_groups() -> None:
@@ -22,7 +31,7 @@ def test_github_preset_settings() -> None:
         "sign_in:\n  oidc:\n    gh:\n      preset: github\n      client_id: a\n      client_secret: b\n"
         "      allowed_groups: [Campus-Courses:CS101]\n"
     )
-    (method,) = sign_in_methods(parse_config(text, "campus.yaml"))
+    (method,) = campus_methods(text)
     assert method["class"].endswith("CampusGitHubAuthenticator")
     config = method["config"]
     assert config["scope"] == ["read:org"]

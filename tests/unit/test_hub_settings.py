@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import ssl
 from pathlib import Path
 
 import pytest
 
 from campushub.config.schema import CampusConfig
-from campushub.hub.settings import CULLER_SERVICE, Layout, activity_interval, hub_settings
+from campushub.hub.settings import Layout, activity_interval, hub_settings
+from campushub.services.builtin import CULLER_SERVICE
 
 ENVIRONMENT = Path("/opt/env")
 
@@ -280,7 +280,7 @@ def test_ldap_alone_replaces_local_and_checks_certificates(tmp_path: Path) -> No
     settings = settings_for(tmp_path, sign_in={"ldap": LDAP})
     assert [m["id"] for m in settings["CampusAuthenticator"]["methods"]] == ["ldap"]
     assert settings["CampusAuthenticator"]["manage_groups"] is True
-    ldap = settings["CampusLDAPAuthenticator"]
+    ldap = settings["CampusAuthenticator"]["methods"][0]["config"]
     assert (ldap["server_address"], ldap["server_port"], ldap["tls_strategy"]) == (
         "ldap.example.edu",
         636,
@@ -295,6 +295,21 @@ def test_local_and_ldap_together_in_page_order(tmp_path: Path) -> None:
     settings = settings_for(tmp_path, sign_in={"local": None, "ldap": {**LDAP, "label": "University ID"}})
     methods = settings["JupyterHub"]["template_vars"]["sign_in_methods"]
     assert [(m["id"], m["label"]) for m in methods] == [("local", "Sign in"), ("ldap", "University ID")]
+
+
+def test_two_directories_are_two_methods_each_configured_alone(tmp_path: Path) -> None:
+    forest_b = {**LDAP, "url": "ldaps://ad.b.example.edu", "label": "Forest B", "allowed_groups": ["staff"]}
+    settings = settings_for(tmp_path, sign_in={"ldap": {"forest-a": LDAP, "forest-b": forest_b}})
+    methods = settings["CampusAuthenticator"]["methods"]
+    assert [(m["id"], m["kind"], m["url_prefix"]) for m in methods] == [
+        ("forest-a", "password", ""),
+        ("forest-b", "password", ""),
+    ]
+    assert [m["config"]["server_address"] for m in methods] == ["ldap.example.edu", "ad.b.example.edu"]
+    assert [m["config"]["campus_allowed_groups"] for m in methods] == [["students"], ["staff"]]
+    assert "CampusLDAPAuthenticator" not in settings  # no class-wide section that one directory would take over
+    page = settings["JupyterHub"]["template_vars"]["sign_in_methods"]
+    assert [(m["id"], m["label"]) for m in page] == [("forest-a", "Campus account"), ("forest-b", "Forest B")]
 
 
 def test_template_vars_carry_campus_name(tmp_path: Path) -> None:
@@ -312,27 +327,3 @@ def courses_service(settings: dict) -> dict:
 
 def test_no_courses_no_courses_service(tmp_path: Path) -> None:
     assert "campushub-courses" not in [s["name"] for s in settings_for(tmp_path)["JupyterHub"]["services"]]
-
-
-def test_the_courses_service_gets_the_directory_when_it_can_search_groups(tmp_path: Path) -> None:
-    settings = settings_for(tmp_path, sign_in={"ldap": LDAP}, courses={"phys": {"groups": ["phys-students"]}})
-    environment = courses_service(settings)["environment"]
-    assert json.loads(environment["CAMPUSHUB_COURSES"])["phys"]["groups"] == ["phys-students"]
-    directory = json.loads(environment["CAMPUSHUB_DIRECTORY"])
-    assert directory["search"]["bind_password"] == "pw" and directory["groups_base"] == LDAP["groups_base"]
-
-
-@pytest.mark.parametrize(
-    "ldap",
-    [
-        {key: value for key, value in LDAP.items() if key != "groups_base"},
-        {
-            **{key: value for key, value in LDAP.items() if key != "search"},
-            "bind_dn_templates": ["uid={username},ou=people,dc=example,dc=edu"],
-        },
-    ],
-    ids=["no groups_base", "no search account"],
-)
-def test_without_a_way_to_search_groups_the_directory_is_not_passed(tmp_path: Path, ldap: dict) -> None:
-    settings = settings_for(tmp_path, sign_in={"ldap": ldap}, courses={"phys": {"groups": ["phys-students"]}})
-    assert "CAMPUSHUB_DIRECTORY" not in courses_service(settings)["environment"]

@@ -21,8 +21,8 @@ PASSWORD = "a-long-password-1"
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[AccountStore]:
-    store = AccountStore(f"sqlite:///{tmp_path / 'hub.sqlite'}")
+def store(db_url: str) -> Iterator[AccountStore]:
+    store = AccountStore(db_url)
     yield store
     store.dispose()
 

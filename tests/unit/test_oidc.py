@@ -11,7 +11,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from campushub.config.loader import parse_config
 from campushub.errors import UserError
-from campushub.hub.settings import Layout, hub_settings, public_methods, sign_in_methods
+from campushub.hub.layout import Layout
+from campushub.hub.settings import hub_settings
 from campushub.identity.oidc import discovery_url_for, id_token_claims, nonce_for, state_id_of
 from campushub.identity.usernames import InvalidUsername, campus_username
 
@@ -43,6 +44,12 @@ def config(text: str):
     return parse_config(text, "campus.yaml")
 
 
+def campus_methods(text: str) -> list[dict]:
+    """The method entries CampusAuthenticator gets for a campus.yaml."""
+    layout = Layout(Path("/srv/campus"), Path("/opt/env"), "/x/chp", running_as_root=False)
+    return hub_settings(parse_config(text, "campus.yaml"), layout)["CampusAuthenticator"]["methods"]
+
+
 GOOGLE = """
 sign_in:
   oidc:
@@ -57,7 +64,7 @@ sign_in:
 
 
 def test_google_preset_requires_the_hd_claim(tmp_path: Path) -> None:
-    (method,) = sign_in_methods(config(GOOGLE))
+    (method,) = campus_methods(GOOGLE)
     assert method["kind"] == "redirect" and method["url_prefix"] == "/oidc/google"
     assert method["config"]["required_claims"] == {"hd": ["uni.edu"]}
     assert method["config"]["allow_all"] is False  # default deny
@@ -67,14 +74,14 @@ def test_the_sign_in_page_never_sees_client_secrets(tmp_path: Path) -> None:
     layout = Layout(tmp_path, Path("/opt/env"), "/x/chp", running_as_root=False)
     settings = hub_settings(config(GOOGLE), layout)
     assert "not-shown-anywhere" not in repr(settings["JupyterHub"]["template_vars"])
-    assert public_methods(sign_in_methods(config(GOOGLE))) == [
-        {"id": "google", "label": "Campus single sign-on", "kind": "redirect"}
+    assert settings["JupyterHub"]["template_vars"]["sign_in_methods"] == [
+        {"id": "google", "label": "Campus single sign-on", "kind": "redirect", "login_path": "oidc/google/oauth_login"}
     ]
 
 
 def test_azuread_preset_checks_the_tenant_and_reads_the_id_token() -> None:
     text = "sign_in:\n  oidc:\n    entra: {preset: azuread, tenant: t-1, client_id: a, client_secret: b}\n"
-    (method,) = sign_in_methods(config(text))
+    (method,) = campus_methods(text)
     assert method["config"]["required_claims"] == {"tid": ["t-1"]}
     assert method["config"]["userdata_from_id_token"] is True
 
@@ -101,8 +108,8 @@ def test_bad_provider_settings(text: str, fragment: str) -> None:
 def test_username_claim_defaults_follow_the_preset() -> None:
     google = "sign_in:\n  oidc:\n    g: {preset: google, client_id: a, client_secret: b}\n"
     generic = "sign_in:\n  oidc:\n    s: {discovery_url: 'https://sso.uni.edu/x', client_id: a, client_secret: b}\n"
-    assert sign_in_methods(config(google))[0]["config"]["username_claim"] == "email"
-    assert sign_in_methods(config(generic))[0]["config"]["username_claim"] == "preferred_username"
+    assert campus_methods(google)[0]["config"]["username_claim"] == "email"
+    assert campus_methods(generic)[0]["config"]["username_claim"] == "preferred_username"
 
 
 def test_nonce_is_bound_to_the_state_and_the_hub_secret() -> None:

@@ -24,7 +24,7 @@ from campushub.identity.ratelimit import (
     slowdown_delay,
 )
 from campushub.identity.redirect import RedirectMethodMixin
-from tests.unit.eventloop import run_alone
+from tests.helpers.eventloop import run_alone
 
 
 class FakeClock:
@@ -264,8 +264,7 @@ def visitor(address: str) -> SimpleNamespace:
 
 
 @pytest.fixture
-def hub_authenticator(tmp_path: Path) -> CampusAuthenticator:
-    db_url = f"sqlite:///{tmp_path / 'hub.sqlite'}"
+def hub_authenticator(db_url: str) -> CampusAuthenticator:
     AccountStore(db_url).create("dora", PASSWORD)
     methods = [
         {"id": "local", "class": "campushub.identity.local.LocalAccountsAuthenticator", "kind": "password"},
@@ -355,8 +354,7 @@ def test_refused_single_sign_ons_count_and_a_throttled_address_gets_429(hub_auth
         sign_in(hub_authenticator, "192.0.2.1", "local")
 
 
-def test_the_built_in_method_alone_throttles_itself(tmp_path: Path) -> None:
-    db_url = f"sqlite:///{tmp_path / 'hub.sqlite'}"
+def test_the_built_in_method_alone_throttles_itself(db_url: str) -> None:
     AccountStore(db_url).create("dora", PASSWORD)
     alone = local.LocalAccountsAuthenticator(db_url=db_url, max_failed_logins=2)
     for _ in range(2):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from pathlib import Path
 
 import pytest
 from tornado.httputil import HTTPHeaders, HTTPServerRequest, RequestStartLine
@@ -13,7 +12,7 @@ from campushub.identity.accounts import PENDING, AccountStore
 from campushub.identity.combined import CampusAuthenticator
 from campushub.identity.handlers import SignupHandler
 from campushub.identity.local import LocalAccountsAuthenticator
-from tests.unit.eventloop import run_alone
+from tests.helpers.eventloop import run_alone
 
 PASSWORD = "a-long-password-1"
 
@@ -66,9 +65,8 @@ class Handler(SignupHandler):
         self.page = chunk
 
 
-def local_method(tmp_path: Path, **config: object) -> LocalAccountsAuthenticator:
+def local_method(db_url: str, **config: object) -> LocalAccountsAuthenticator:
     """The built-in method as the hub builds it: under CampusAuthenticator, with a recording store."""
-    db_url = f"sqlite:///{tmp_path / 'hub.sqlite'}"
     method = {
         "id": "local",
         "class": "campushub.identity.local.LocalAccountsAuthenticator",
@@ -88,8 +86,8 @@ def post(local: LocalAccountsAuthenticator, name: str, address: str = "192.0.2.1
     return handler
 
 
-def test_the_password_is_hashed_off_the_event_loop(tmp_path: Path) -> None:
-    local = local_method(tmp_path, signup_mode="approval")
+def test_the_password_is_hashed_off_the_event_loop(db_url: str) -> None:
+    local = local_method(db_url, signup_mode="approval")
     handler = post(local, "dave")
     assert handler.status == 200, handler.page
     store = local.store
@@ -98,8 +96,8 @@ def test_the_password_is_hashed_off_the_event_loop(tmp_path: Path) -> None:
     assert store.threads["list"] is not threading.main_thread()  # counting waiting requests, too
 
 
-def test_sign_ups_from_one_address_are_limited_per_hour(tmp_path: Path) -> None:
-    local = local_method(tmp_path, signup_mode="open", signup_per_hour=2)
+def test_sign_ups_from_one_address_are_limited_per_hour(db_url: str) -> None:
+    local = local_method(db_url, signup_mode="open", signup_per_hour=2)
     assert [post(local, name).status for name in ("ann", "ben")] == [200, 200]
     refused = post(local, "cat")
     assert refused.status == 429
@@ -108,8 +106,8 @@ def test_sign_ups_from_one_address_are_limited_per_hour(tmp_path: Path) -> None:
     assert post(local, "cat", address="192.0.2.2").status == 200
 
 
-def test_approval_mode_pauses_sign_up_past_max_pending(tmp_path: Path) -> None:
-    local = local_method(tmp_path, signup_mode="approval", max_pending=2)
+def test_approval_mode_pauses_sign_up_past_max_pending(db_url: str) -> None:
+    local = local_method(db_url, signup_mode="approval", max_pending=2)
     assert [post(local, name, address=f"192.0.2.{n}").status for n, name in enumerate(("ann", "ben"))] == [200, 200]
     paused = post(local, "cat", address="192.0.2.9")
     assert paused.status == 503
@@ -123,8 +121,8 @@ def test_approval_mode_pauses_sign_up_past_max_pending(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("mode", ["open", "invite"])
-def test_only_approval_mode_has_a_cap(tmp_path: Path, mode: str) -> None:
-    local = local_method(tmp_path, signup_mode=mode, max_pending=1)
+def test_only_approval_mode_has_a_cap(db_url: str, mode: str) -> None:
+    local = local_method(db_url, signup_mode=mode, max_pending=1)
     local.store.create("waiting", PASSWORD, status=PENDING)
     handler = Handler(local, {}, "192.0.2.1")
     run_alone(handler.get())

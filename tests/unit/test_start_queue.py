@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from campushub.compute.start_queue import StartQueue
-from tests.unit.eventloop import run_alone
+from tests.helpers.eventloop import run_alone
 
 
 def run(scenario):

@@ -113,3 +113,16 @@ def memory_contains(pid: int, needle: bytes) -> bool:
             except OSError:
                 continue
     return False
+
+
+def forkserver_pid(campus_directory: Path) -> int:
+    """The fork server of the campus in `campus_directory`: the process whose command line names its socket."""
+    socket_path = str(campus_directory / "data" / "run" / "forkserver.sock")
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if socket_path.encode() in (entry / "cmdline").read_bytes():
+                    return int(entry.name)
+            except OSError:
+                continue
+    raise AssertionError("no fork server running")
