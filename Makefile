@@ -42,7 +42,16 @@ apt-get:
 	@test -n "$$(find /var/lib/apt/lists -maxdepth 1 -name '*Packages*' -print -quit)" || apt-get update -qq
 	$(APT) $(DEBS) >/dev/null
 
-test-deps: install
+# The example plug-in the tests use, installed apart from the venv: only hubs the tests start with
+# it on PYTHONPATH load it, so `make up` on this checkout never does.
+PLUGIN_SITE := tests/.plugin-site
+$(PLUGIN_SITE)/.installed: tests/plugin/pyproject.toml $(wildcard tests/plugin/campushub_workshop/*.py)
+	rm -rf $(PLUGIN_SITE) tests/plugin/build
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps --target $(PLUGIN_SITE) ./tests/plugin
+	rm -rf tests/plugin/build
+	@touch $@
+
+test-deps: install $(PLUGIN_SITE)/.installed
 	@missing=""; for deb in $(TEST_DEBS); do dpkg -s $$deb >/dev/null 2>&1 || missing="$$missing $$deb"; done; \
 	if [ -n "$$missing" ]; then $(MAKE) --no-print-directory apt-get DEBS="$$missing"; fi
 	$(PIP) -e '.[user,test]'
@@ -52,6 +61,7 @@ test-deps: install
 test: test-deps
 	@$(BIN)/ruff check campushub tests
 	@$(BIN)/python -m campushub.config.reference --check docs/config-reference.md
+	@$(BIN)/python -m campushub.cli_reference --check docs/cli-reference.md
 	@$(BIN)/pytest -ra; status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests: failing on purpose"; exit 1; fi; exit $$status
 
@@ -66,6 +76,7 @@ bench:
 
 docs:
 	$(BIN)/python -m campushub.config.reference docs/config-reference.md
+	$(BIN)/python -m campushub.cli_reference docs/cli-reference.md
 
 # Re-pin every Python dependency after a change in pyproject.toml.
 lock:
