@@ -22,7 +22,7 @@ from campushub.identity.accounts import PENDING, AccountExists, AccountStore, No
 from campushub.identity.usernames import InvalidUsername, normalize_username
 from campushub.plugins import plugin_names
 from campushub.preflight import probes
-from campushub.setup import account_store, generate_password, init, prepare_data_dir
+from campushub.setup import account_store, first_start_admin, generate_password, init, prepare_data_dir
 
 config_option = click.option(
     "-c",
@@ -51,6 +51,10 @@ def init_command(config_path: Path, admin: str) -> None:
 
 def _print_init(result) -> None:
     click.echo(f"Wrote {result.config_path} (edit it, then `campushub check`).")
+    _print_admin(result)
+
+
+def _print_admin(result) -> None:
     if result.account_existed:
         click.echo(f"Admin account {result.admin!r} already exists; its password is unchanged.")
     elif result.generated_password:
@@ -68,8 +72,8 @@ def up_command(config_path: Path, ip: str | None, port: int | None) -> None:
     """Run CampusHub in the foreground until Ctrl-C or SIGTERM."""
     from campushub.runtime import public_url, run_hub
 
-    if not config_path.exists() and config_path == Path(DEFAULT_FILE):
-        click.echo(f"No {DEFAULT_FILE} here: setting one up first.")
+    if not config_path.exists():
+        click.echo(f"No {config_path} here: setting one up first.")
         _print_init(init(config_path, "admin"))
     loaded = load_config(config_path)
     config = override_listen(loaded.config, ip, port)
@@ -81,6 +85,10 @@ def up_command(config_path: Path, ip: str | None, port: int | None) -> None:
             + (f" ({len(problems) - 1} more problem(s): run `campushub check`.)" if len(problems) > 1 else "")
         )
     prepare_data_dir(layout)
+    first_admin = first_start_admin(loaded.path, config, layout)
+    if first_admin is not None:
+        click.echo(f"First start of {config.name} with {loaded.path}:")
+        _print_admin(first_admin)
     for change in apply_admins_list(config):
         click.echo(change)
     revoke_stale_service_tokens(config, layout)

@@ -80,14 +80,24 @@ def init(config_path: Path, admin: str) -> InitResult:
         prepare_data_dir(layout)
     except OSError as exc:
         raise UserError(f"the data directory {layout.data_dir} cannot be created ({exc.strerror}).") from None
+    return create_admin_account(
+        config, layout, config_path, admin, retry_hint="run `campushub init` again after removing it"
+    )
+
+
+def create_admin_account(
+    config: CampusConfig, layout: Layout, config_path: Path, admin: str, retry_hint: str
+) -> InitResult:
+    """The first admin's built-in account: the password from $CAMPUSHUB_ADMIN_PASSWORD, or made and shown once."""
     password = os.environ.get(ADMIN_PASSWORD_ENV)
     generated = None
+    minimum = config.sign_in.local_settings.min_password_length
     if not password:
         password = generated = generate_password()
-    elif len(password) < config.sign_in.local_settings.min_password_length:
+    elif len(password) < minimum:
         raise UserError(
-            f"${ADMIN_PASSWORD_ENV} is shorter than {config.sign_in.local_settings.min_password_length} characters; "
-            f"choose a longer one. {config_path} was written; run `campushub init` again after removing it."
+            f"${ADMIN_PASSWORD_ENV} is shorter than {minimum} characters; choose a longer one. "
+            f"{config_path} was written; {retry_hint}."
         )
     store = account_store(config, layout)
     try:
@@ -98,3 +108,35 @@ def init(config_path: Path, admin: str) -> InitResult:
     finally:
         store.dispose()
     return InitResult(config_path, admin, generated, existed)
+
+
+def first_admin_name(config: CampusConfig) -> str | None:
+    """The built-in account a fresh campus needs: the first `admins` entry that built-in accounts may hold."""
+    if "local" not in config.sign_in.methods:
+        return None
+    return next((name for name, method in config.admin_entries if method in (None, "local")), None)
+
+
+def is_fresh(config: CampusConfig, layout: Layout) -> bool:
+    """No hub has run on this data dir and nobody has an account or a name in it yet."""
+    from campushub.hub.records import hub_tables_exist
+
+    if hub_tables_exist(database_url(config, layout)):
+        return False
+    store = account_store(config, layout)
+    try:
+        return not store.names()
+    finally:
+        store.dispose()
+
+
+def first_start_admin(config_path: Path, config: CampusConfig, layout: Layout) -> InitResult | None:
+    """On a fresh data dir, the first admin's account, as `init` makes it, whatever the file is called.
+
+    An admin who wrote /etc/campushub/campus.yaml by hand must have an account to sign in with at the
+    first start, as one who let `up` write ./campus.yaml does. None: not fresh, or nothing to make.
+    """
+    admin = first_admin_name(config)
+    if admin is None or not is_fresh(config, layout):
+        return None
+    return create_admin_account(config, layout, config_path, admin, retry_hint="set a longer one and start again")

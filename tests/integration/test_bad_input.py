@@ -63,7 +63,12 @@ def test_missing_proxy(campus):
 
 
 def test_missing_config_file_with_c(campus):
-    assert_user_error(campus.cli("up", "-c", "elsewhere.yaml"), "elsewhere.yaml: no such file", "campushub init")
+    """`check` reads a file, it never writes one (`up` would set a missing one up: test_first_start.py)."""
+    assert_user_error(campus.cli("check", "-c", "elsewhere.yaml"), "elsewhere.yaml: no such file", "campushub init")
+
+
+def test_a_missing_file_in_a_missing_directory(campus):
+    assert_user_error(campus.cli("up", "-c", "nowhere/campus.yaml"), "nowhere/campus.yaml", "cannot be written")
 
 
 def test_bad_port_override(campus):
