@@ -107,8 +107,8 @@ def up_command(config_path: Path, ip: str | None, port: int | None) -> None:
 
 def revoke_stale_service_tokens(config: CampusConfig, layout) -> None:
     """The services the hub runs get a fresh token at each start: the ones from earlier starts go."""
-    from campushub.hub.records import revoke_service_tokens
     from campushub.plugins import services_for
+    from campushub.services.access import revoke_service_tokens
 
     managed = [service.name for service in services_for(config, layout) if service.command]
     revoke_service_tokens(database_url(config, layout), managed)

@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from jupyterhub import orm, roles
 from sqlalchemy import create_engine, inspect, select
+from sqlalchemy.orm import Session
 
 from campushub.errors import UserError
 from campushub.identity.accounts import AccountStore
+
+
+@contextmanager
+def hub_session(db_url: str) -> Iterator[Session]:
+    """A session on JupyterHub's database for a command beside the hub; its engine is disposed with it."""
+    session = orm.new_session_factory(db_url)()
+    try:
+        yield session
+    finally:
+        session.close()
+        session.get_bind().dispose()
 
 
 def hub_tables_exist(db_url: str) -> bool:
@@ -34,8 +49,7 @@ def forget_hub_user(db_url: str, name: str) -> None:
 
     Refuses while a server of theirs runs, since the hub holds its process.
     """
-    session = orm.new_session_factory(db_url)()
-    try:
+    with hub_session(db_url) as session:
         user = orm.User.find(session, name)
         if user is None:
             return
@@ -46,9 +60,6 @@ def forget_hub_user(db_url: str, name: str) -> None:
             )
         session.delete(user)
         session.commit()
-    finally:
-        session.close()
-        session.get_bind().dispose()
 
 
 def sync_admins(db_url: str, store: AccountStore, granted: set[str], refused: set[str]) -> list[str]:
@@ -62,9 +73,8 @@ def sync_admins(db_url: str, store: AccountStore, granted: set[str], refused: se
     if not hub_tables_exist(db_url):
         store.set_config_admins(set(granted))
         return []  # first start: nobody signed in yet; listed names get admin at sign-in
-    session = orm.new_session_factory(db_url)()
     changes = []
-    try:
+    with hub_session(db_url) as session:
         revoke = (store.config_admins() - granted) | refused
         for user in session.query(orm.User).filter(orm.User.name.in_(revoke | granted)):
             admin = user.name in granted and user.name not in refused
@@ -73,32 +83,5 @@ def sync_admins(db_url: str, store: AccountStore, granted: set[str], refused: se
                 roles.assign_default_roles(session, entity=user)
                 changes.append(f"{user.name}: admin {'granted' if admin else 'revoked'} (campus.yaml `admins`)")
         session.commit()
-    finally:
-        session.close()
-        session.get_bind().dispose()
     store.set_config_admins(set(granted))
     return changes
-
-
-def revoke_service_tokens(db_url: str, names: list[str]) -> int:
-    """Revoke every API token the named services hold; returns how many.
-
-    JupyterHub gives a service it runs a new token at each start and never revokes the old ones (nor a
-    token once configured and since dropped), so each start would leave one more valid token with the
-    service's scopes. CampusHub's own services get theirs afresh at every start; none is ever needed
-    across a restart.
-    """
-    if not names or not hub_tables_exist(db_url):
-        return 0
-    session = orm.new_session_factory(db_url)()
-    revoked = 0
-    try:
-        for service in session.query(orm.Service).filter(orm.Service.name.in_(names)):
-            for token in list(service.api_tokens):
-                session.delete(token)
-                revoked += 1
-        session.commit()
-    finally:
-        session.close()
-        session.get_bind().dispose()
-    return revoked

@@ -11,6 +11,7 @@ from jupyterhub import orm
 
 from campushub.config.schema import CampusConfig
 from campushub.hub.layout import internal_ports
+from campushub.hub.records import hub_session, hub_tables_exist
 
 TOKEN_SECONDS = 300
 
@@ -23,27 +24,39 @@ def hub_api_url(config: CampusConfig) -> str:
 
 def service_token(db_url: str, service: str, note: str, expires_in: int = TOKEN_SECONDS) -> str | None:
     """A new token of `service` with its role's scopes; None when the hub has never run with that service."""
-    session = orm.new_session_factory(db_url)()
-    try:
+    with hub_session(db_url) as session:
         found = orm.Service.find(session, service)
         if found is None:
             return None
         token = found.new_api_token(expires_in=expires_in, note=note)
         session.commit()
         return token
-    finally:
-        session.close()
-        session.get_bind().dispose()
 
 
 def revoke_token(db_url: str, token: str) -> None:
     """End a token before it expires, once its command is done with it."""
-    session = orm.new_session_factory(db_url)()
-    try:
+    with hub_session(db_url) as session:
         found = orm.APIToken.find(session, token)
         if found is not None:
             session.delete(found)
             session.commit()
-    finally:
-        session.close()
-        session.get_bind().dispose()
+
+
+def revoke_service_tokens(db_url: str, names: list[str]) -> int:
+    """Revoke every API token the named services hold; returns how many.
+
+    JupyterHub gives a service it runs a new token at each start and never revokes the old ones (nor a
+    token once configured and since dropped), so each start would leave one more valid token with the
+    service's scopes. CampusHub's own services get theirs afresh at every start; none is ever needed
+    across a restart.
+    """
+    if not names or not hub_tables_exist(db_url):
+        return 0
+    revoked = 0
+    with hub_session(db_url) as session:
+        for service in session.query(orm.Service).filter(orm.Service.name.in_(names)):
+            for token in list(service.api_tokens):
+                session.delete(token)
+                revoked += 1
+        session.commit()
+    return revoked
