@@ -5,8 +5,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt
 APT := DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends
-# Debian packages the tests start for real: a browser, R for the R kernel, PostgreSQL, OpenLDAP, openssl.
-TEST_DEBS := chromium chromium-driver r-base-core r-cran-irkernel postgresql slapd openssl
+# Debian packages the tests start for real: a browser, R for the R kernel, PostgreSQL, OpenLDAP, openssl;
+# systemd for `systemd-analyze verify` of the service unit, logrotate to try the rotation file (neither is started).
+TEST_DEBS := chromium chromium-driver r-base-core r-cran-irkernel postgresql slapd openssl systemd logrotate
 
 .PHONY: up install test test-deps lint docs lock bench clean
 
