@@ -18,6 +18,7 @@ from sqlalchemy import DateTime, Integer, String, create_engine, delete, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 from campushub.identity.passwords import hash_password, needs_rehash, verify_password
+from campushub.migrations.schema import ensure_current
 
 ACTIVE = "active"
 # Where a sign-in method puts an e-mail address it vouches for, in the model it returns (for `link_by: email`).
@@ -157,7 +158,13 @@ class AccountStore:
     def __init__(self, db_url: str) -> None:
         connect_args = {"check_same_thread": False} if db_url.startswith("sqlite") else {}
         self._engine = create_engine(db_url, connect_args=connect_args)
-        Base.metadata.create_all(self._engine)
+        # The tables come from CampusHub's migrations (campushub/migrations), never from create_all: a database
+        # of another release is refused here rather than read or written in a shape this code does not know.
+        try:
+            ensure_current(self._engine)
+        except BaseException:
+            self._engine.dispose()
+            raise
         self._sessions = sessionmaker(self._engine, expire_on_commit=False)
 
     @contextmanager
