@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import getpass
 import io
+import os
+import signal
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -78,6 +80,7 @@ def up_command(config_path: Path, ip: str | None, port: int | None) -> None:
     loaded = load_config(config_path)
     config = override_listen(loaded.config, ip, port)
     layout = layout_for(config)
+    refuse_second_up(layout)
     problems = [probe.problem for probe in probes(config, layout) if probe.problem]
     if problems:
         raise UserError(
@@ -89,20 +92,42 @@ def up_command(config_path: Path, ip: str | None, port: int | None) -> None:
     if first_admin is not None:
         click.echo(f"First start of {config.name} with {loaded.path}:")
         _print_admin(first_admin)
-    for change in apply_admins_list(config):
-        click.echo(change)
-    revoke_stale_service_tokens(config, layout)
     if not layout.running_as_root:
         click.echo(
             "WARNING: CampusHub is not running as root (personal mode): every user's server runs as "
             f"{getpass.getuser()!r} and users are NOT isolated from each other. Run as root on a shared machine.",
             err=True,
         )
-    write_snapshot(config, layout)
+    prepare_hub_start(config)
     if plugin_names():
         click.echo(f"plug-ins: {', '.join(plugin_names())}")
     click.echo(f"Starting {config.name} at {public_url(config)} (logs: {layout.logs_dir / 'campushub.log'})")
-    sys.exit(run_hub(config, layout))
+
+    def reread() -> CampusConfig:
+        return override_listen(load_config(loaded.path).config, ip, port)
+
+    sys.exit(run_hub(config, layout, reread=reread, prepare=prepare_hub_start))
+
+
+def prepare_hub_start(config: CampusConfig) -> None:
+    """Before each start of the hub (the first, and each reload): admin flags, service tokens, the snapshot."""
+    layout = layout_for(config)
+    for change in apply_admins_list(config):
+        click.echo(change)
+    revoke_stale_service_tokens(config, layout)
+    write_snapshot(config, layout)
+
+
+def refuse_second_up(layout) -> None:
+    """Two `up` on one data directory would fight over its ports and its servers."""
+    from campushub.runtime import running_pid, up_pid_file
+
+    pid = running_pid(up_pid_file(layout), "campushub")
+    if pid is not None:
+        raise UserError(
+            f"CampusHub is already running from {layout.data_dir} (pid {pid}). Stop it first, or run "
+            "`campushub reload` to apply a changed campus.yaml without stopping anyone's server."
+        )
 
 
 def revoke_stale_service_tokens(config: CampusConfig, layout) -> None:
@@ -126,6 +151,69 @@ def apply_admins_list(config: CampusConfig) -> list[str]:
         return sync_admins(database_url(config, layout), store, granted, refused)
     finally:
         store.dispose()
+
+
+@cli.command("reload")
+@config_option
+@click.option("--wait", "wait_seconds", type=float, default=60.0, show_default=True, help="How long to wait.")
+def reload_command(config_path: Path, wait_seconds: float) -> None:
+    """Apply a changed campus.yaml to the running CampusHub without stopping anyone's server."""
+    from campushub.config.snapshot import read_snapshot
+    from campushub.reload import changed_sections, only_for_new_servers, restart_needed
+    from campushub.runtime import running_pid, up_pid_file
+
+    config = load_config(config_path).config
+    layout = layout_for(config)
+    pid = running_pid(up_pid_file(layout), "campushub")
+    if pid is None:
+        raise UserError(
+            f"CampusHub is not running from {layout.data_dir} (the `data_dir` of {config_path}): start it with "
+            "`campushub up`. If you have just changed `data_dir`, stop the running CampusHub and start it again."
+        )
+    running = read_snapshot(layout.snapshot_file)
+    # The port and address `up` was started with (--ip/--port) stay; everything else comes from the file.
+    config = override_listen(config, running.listen.ip, running.listen.port)
+    needed = restart_needed(running, config)
+    if needed:
+        raise UserError(f"{config_path}: {needed}. Nothing was changed.")
+    changes = changed_sections(running, config)
+    if not changes:
+        click.echo("campus.yaml has not changed since CampusHub started: nothing to reload.")
+        return
+    for key in changes:
+        later = only_for_new_servers(key, config.compute.backend)
+        click.echo(f"  {key}" + (": servers started from now on (running ones keep theirs until restarted)" * later))
+    hub_pid_file = layout.run_dir / "hub.pid"
+    before = running_pid(hub_pid_file, "jupyterhub")
+    os.kill(pid, signal.SIGHUP)
+    if not wait_for_reload(config, hub_pid_file, before, wait_seconds):
+        raise UserError(
+            f"CampusHub did not take the new campus.yaml within {wait_seconds:.0f} s: see "
+            f"{layout.logs_dir / 'campushub.log'} for why (it keeps running as it was)."
+        )
+    click.echo("Reloaded: the hub restarted with the new campus.yaml; no user's server was stopped.")
+
+
+def wait_for_reload(config: CampusConfig, hub_pid_file: Path, before: int | None, wait: float) -> bool:
+    """True once a new hub (another pid) runs and answers."""
+    import time
+
+    from campushub.courses.hubapi import HubAPI, HubAPIError
+    from campushub.runtime import running_pid
+    from campushub.services.access import hub_api_url
+
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        if running_pid(hub_pid_file, "jupyterhub") in (None, before):
+            continue
+        try:
+            status, _ = HubAPI(hub_api_url(config), "").request("GET", "/")
+        except HubAPIError:
+            continue
+        if status == 200:
+            return True
+    return False
 
 
 @cli.command("check")
@@ -184,6 +272,34 @@ def mask_url_password(url: str) -> str:
         return "[hidden]"
 
 
+@cli.command("upgrade")
+@config_option
+@click.option(
+    "--backup-to",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Directory for the backup made first. Default: data_dir/backups/pre-upgrade-TIME.",
+)
+@click.option("--yes", is_flag=True, help="Do not ask before backing up and upgrading.")
+def upgrade_command(config_path: Path, backup_to: Path | None, yes: bool) -> None:
+    """After installing a new CampusHub: back up the hub database, then upgrade JupyterHub's and CampusHub's tables.
+
+    Run it with CampusHub stopped; run again, it says everything is current.
+    """
+    from campushub.upgrade import run_upgrade
+
+    config = load_config(config_path).config
+
+    def confirm() -> bool:
+        if yes:
+            return True
+        if not sys.stdin.isatty():
+            raise UserError("`campushub upgrade` asks before changing the database: pass --yes to run it unattended.")
+        return click.confirm("Back up the hub database, then upgrade it?", default=False)
+
+    run_upgrade(config, layout_for(config), backup_to, confirm, click.echo)
+
+
 @cli.command("token")
 @config_option
 @click.option("--user", "username", required=True, help="Whose token.")
@@ -195,6 +311,37 @@ def token_command(config_path: Path, username: str, scopes: tuple[str, ...], not
 
     name = _username(username)
     click.echo(new_token(load_config(config_path).path, name, list(scopes) or None, note))
+
+
+@cli.command("backup")
+@config_option
+@click.option("--homes", is_flag=True, help="Also pack each user's home, one .tar.gz per user.")
+@click.argument("dest", type=click.Path(path_type=Path))
+def backup_command(config_path: Path, homes: bool, dest: Path) -> None:
+    """Back up the hub database, secrets, campus.yaml and jupyterhub_config.d into the new directory DEST.
+
+    The hub may keep running. DEST holds secrets: it is made private (0700, files 0600).
+    """
+    from campushub.backup.commands import backup
+
+    for line in backup(config_path, dest, homes).summary():
+        click.echo(line)
+
+
+@cli.command("restore")
+@config_option
+@click.option("--force", is_flag=True, help="Replace an SQLite hub database that has users (it is kept aside).")
+@click.argument("src", type=click.Path(path_type=Path))
+def restore_command(config_path: Path, force: bool, src: Path) -> None:
+    """Restore a backup made by `campushub backup` onto this machine (CampusHub stopped).
+
+    The backup is checked against its manifest first; users' homes that exist and are not empty are never
+    overwritten.
+    """
+    from campushub.backup.commands import restore
+
+    for line in restore(config_path, src, force).summary():
+        click.echo(line)
 
 
 @cli.group("users")
@@ -385,6 +532,70 @@ def courses_warm(config_path: Path, course_id: str) -> None:
         click.echo(f"  {name}: {reason}", err=True)
     if report.failed:
         sys.exit(1)
+
+
+@cli.group("service")
+def service_group() -> None:
+    """Run CampusHub under systemd: its unit, and the logrotate file of its log."""
+
+
+unit_dir_option = click.option(
+    "--unit-dir",
+    type=click.Path(path_type=Path),
+    default=Path("/etc/systemd/system"),
+    show_default=True,
+    help="Where the unit NAME.service goes.",
+)
+logrotate_dir_option = click.option(
+    "--logrotate-dir",
+    type=click.Path(path_type=Path),
+    default=Path("/etc/logrotate.d"),
+    show_default=True,
+    help="Where the logrotate file NAME goes.",
+)
+service_name_option = click.option(
+    "--name", default="campushub", show_default=True, help="Name of the unit (NAME.service) and logrotate file."
+)
+
+
+@service_group.command("install")
+@config_option
+@unit_dir_option
+@logrotate_dir_option
+@service_name_option
+@click.option("--force", is_flag=True, help="Replace files that differ from what CampusHub writes.")
+@click.option("--now", is_flag=True, help="Then `systemctl daemon-reload` and `enable --now` (systemd only).")
+def service_install(config_path: Path, unit_dir: Path, logrotate_dir: Path, name: str, force: bool, now: bool) -> None:
+    """Write a systemd unit that runs `campushub up -c CONFIG`, and a logrotate file for the hub log."""
+    from campushub.service_unit import install
+
+    for line in install(config_path, unit_dir, logrotate_dir, name, force, now):
+        click.echo(line)
+
+
+@service_group.command("show")
+@config_option
+@unit_dir_option
+@logrotate_dir_option
+@service_name_option
+def service_show(config_path: Path, unit_dir: Path, logrotate_dir: Path, name: str) -> None:
+    """Print the unit and the logrotate file `install` would write, writing nothing."""
+    from campushub.service_unit import show
+
+    click.echo(show(config_path, unit_dir, logrotate_dir, name), nl=False)
+
+
+@service_group.command("uninstall")
+@unit_dir_option
+@logrotate_dir_option
+@service_name_option
+@click.option("--force", is_flag=True, help="Remove the files even if CampusHub did not write them.")
+def service_uninstall(unit_dir: Path, logrotate_dir: Path, name: str, force: bool) -> None:
+    """Remove the unit and the logrotate file (disable the unit first: `systemctl disable --now NAME`)."""
+    from campushub.service_unit import uninstall
+
+    for line in uninstall(unit_dir, logrotate_dir, name, force):
+        click.echo(line)
 
 
 @cli.command("logs")

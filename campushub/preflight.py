@@ -71,7 +71,9 @@ def probes(config: CampusConfig, layout: Layout) -> list[Probe]:
     ]
     if config.listen.tls_cert:
         checks.append(("TLS files", lambda: tls_problem(config)))
-    found = [Probe(name, check()) for name, check in checks] + backend_for(config).probes(config, layout)
+    backend = backend_for(config)
+    found = [Probe(name, check()) for name, check in checks]
+    found += backend.probes(config, layout) + backend.limit_probes(config, layout)
     return sorted(found, key=lambda probe: not probe.security)  # stable: each group keeps its order
 
 

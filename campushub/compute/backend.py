@@ -62,6 +62,9 @@ class SpawnOption:
     overrides: Mapping[str, Any] = field(default_factory=dict)
 
 
+LIMIT_KEYS = ("memory_limit", "cpu_limit", "process_limit")
+
+
 class ComputeBackend(ABC):
     """One way of running users' servers. Subclasses set the class attributes and implement `hub_settings`.
 
@@ -102,6 +105,19 @@ class ComputeBackend(ABC):
     def processes(self, config: CampusConfig, layout: Layout) -> list[BesideHub]:
         """Processes `up` runs beside the hub for this backend (a fork server, an agent); usually none."""
         return []
+
+    def limit_probes(self, config: CampusConfig, layout: Layout) -> list[Probe]:
+        """How `compute.memory_limit`, `cpu_limit` and `process_limit` are enforced. A backend that enforces
+        them overrides this; by default a configured limit is a problem, so that `up` never ignores one."""
+        configured = [key for key in LIMIT_KEYS if getattr(config.compute, key, None) is not None]
+        return [
+            Probe(
+                f"compute.{key}",
+                f"`compute.{key}` is set, but the `{self.name}` backend does not enforce limits: remove it from "
+                "campus.yaml, or choose a backend that does.",
+            )
+            for key in configured
+        ]
 
     def spawn_options(self, config: CampusConfig) -> list[SpawnOption]:
         """Choices offered on the spawn form; none: servers start without asking."""

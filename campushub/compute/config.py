@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import Field, create_model, field_validator, model_validator
 
 from campushub.compute.backend import ComputeBackend
-from campushub.config.sections import Duration, Section
+from campushub.config.sections import Duration, Section, Size
 from campushub.plugins import compute_backend_types
 
 DEFAULT_BACKEND = "local"
@@ -37,6 +37,40 @@ class ComputeBase(Section):
             "Prefix of the Python environment users' servers run in (it must contain `bin/jupyterhub-singleuser`). "
             "Empty: the environment CampusHub itself is installed in."
         ),
+    )
+
+    memory_limit: Size | None = Field(
+        None,
+        ge=64 << 20,
+        description="The most memory one user's server and everything it starts (kernels, terminals) may use "
+        "together, e.g. `2G` or `512M` (powers of 1024). A kernel that goes past it is stopped and the user sees "
+        "why in JupyterLab; the server and the machine carry on. Empty: no limit. `campushub up` refuses a limit "
+        "this machine cannot enforce (`campushub check` says which it can).",
+    )
+    cpu_limit: float | None = Field(
+        None,
+        gt=0,
+        description="How many CPU cores one user's server and its kernels may keep busy at most; fractions "
+        "allowed (`0.5`, `2`). Empty: no limit.",
+    )
+    process_limit: int | None = Field(
+        None,
+        ge=32,
+        description="The most processes and threads one user's server and everything it starts may have at once "
+        "(a fork bomb stops there). A server with a few kernels uses about 50. Empty: no limit.",
+    )
+    max_servers: int | None = Field(
+        None,
+        ge=1,
+        description="The most users' servers that may run (or be starting) at once; a student over it is told the "
+        "site is full and to try again shortly. Empty: no limit.",
+    )
+    min_free_memory: Size = Field(
+        512 << 20,
+        ge=0,
+        description="A server starts only while the machine has at least this much memory available, or "
+        "`memory_limit` if that is larger; otherwise the student is told the machine is busy and to try again "
+        "shortly, instead of a start that would push the machine into swapping. 0: no check.",
     )
 
     @field_validator("backend", mode="before")

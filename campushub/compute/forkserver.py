@@ -63,6 +63,30 @@ PRELOAD = (
     "terminado",
     "nbformat",
     "nbconvert",
+    # What each server still imported after the fork (profiled): IPython alone was an eighth of a forked
+    # server's start-up CPU (notebook_shim reads IPython.paths for the nbextensions path); the REST
+    # handlers, psutil and ipykernel's kernelspec load when the server starts and on its first kernel;
+    # jupyter_lsp's spec finders when it looks for language servers.
+    "IPython",
+    "ipykernel.kernelspec",
+    "jinja2.ext",
+    "jupyter_core.migrate",
+    "jupyter_lsp.specs",
+    "jupyter_server.kernelspecs.handlers",
+    "jupyter_server.nbconvert.handlers",
+    "jupyter_server.services.api.handlers",
+    "jupyter_server.services.config.handlers",
+    "jupyter_server.services.contents.handlers",
+    "jupyter_server.services.events.handlers",
+    "jupyter_server.services.kernels.handlers",
+    "jupyter_server.services.kernelspecs.handlers",
+    "jupyter_server.services.nbconvert.handlers",
+    "jupyter_server.services.security.handlers",
+    "jupyter_server.services.sessions.handlers",
+    "jupyter_server.services.shutdown",
+    "jupyter_server.view.handlers",
+    "psutil",
+    "tornado.platform.asyncio",
 )
 
 
@@ -155,6 +179,17 @@ def become(request: dict) -> None:
     os.chdir(request["cwd"])
 
 
+def enter_groups(request: dict) -> None:
+    """Still as root: into the user's cgroups (their limits cover this server and all it starts) and out of the
+    fork server's protection from the OOM killer (a user's server is never shielded the way the hub is)."""
+    for path in request.get("cgroup_procs", []):
+        with open(path, "w") as control:
+            control.write(str(os.getpid()))
+    if "oom_score_adj" in request:
+        with open("/proc/self/oom_score_adj", "w") as adj:
+            adj.write(str(request["oom_score_adj"]))
+
+
 def refuse_uid(uid: int, people: tuple[int, int]) -> None:
     """Root, or a system account, is never a user's server: the hub checks too, this is the last word."""
     low, high = people
@@ -191,6 +226,7 @@ def serve_child(conn: socket.socket) -> None:
             raise PermissionError("request from another account")
         request, output = receive_request(conn)
         os.setsid()
+        enter_groups(request)
         become(request)
         random.seed()
         os.environ.clear()

@@ -34,12 +34,20 @@ from tornado.web import HTTPError
 from traitlets import Bool, Integer, List, Unicode
 
 from campushub.compute.accounts_guard import UnusableAccount
+from campushub.compute.admission import MachineBusy, admission_problem, memory_available
+from campushub.compute.cgroups import Limits, UserCgroups
+from campushub.compute.cgroups import detect as detect_cgroups
+from campushub.compute.forkserver import enter_groups as enter_groups_request
 from campushub.compute.forkserver import read_line, refuse_uid, uid_range
+from campushub.compute.processes import process_alive, start_ticks
 from campushub.compute.startline import StartLineMixin
 from campushub.compute.system_users import ensure_system_user
 from campushub.compute.user_logs import DEFAULT_MAX_BYTES, open_user_output
 
 FORK_TIMEOUT = 30.0
+# Users' servers (and their kernels, which inherit it) go first when the machine runs out of memory; CampusHub's
+# own processes are shielded (`up` lowers its own score, which the hub, proxy and fork server inherit).
+SERVER_OOM_SCORE_ADJ = 300
 
 
 class ForkUnavailable(Exception):
@@ -69,6 +77,11 @@ def never_as_root(preexec: Callable[[], None], people: tuple[int, int] | None) -
             refuse_uid(os.getuid(), people)
 
     return guarded
+
+
+def enter_groups(procs: list[str], oom_score_adj: int) -> None:
+    """In a fresh server's child before exec, as the fork server's child does (one implementation for both)."""
+    enter_groups_request({"cgroup_procs": procs, "oom_score_adj": oom_score_adj})
 
 
 def current_umask() -> int:
@@ -137,19 +150,77 @@ class CampusLocalSpawner(StartLineMixin, LocalProcessSpawner):
             return pwd.getpwnam(self.system_username).pw_dir
         return str(Path(self.personal_root) / self.user.name)
 
+    pid_started = Integer(0, help="When the server's process started (clock ticks since boot): its identity.")
+    process_limit = Integer(0, help="Most processes and threads of one user's server and all it starts; 0: none.").tag(
+        config=True
+    )
+    oom_score_adj = Integer(
+        SERVER_OOM_SCORE_ADJ, help="The OOM killer's preference for users' servers over CampusHub's own processes."
+    ).tag(config=True)
+    min_free_memory = Integer(0, help="Bytes of available memory a start needs; 0: no check.").tag(config=True)
+    cgroup_procs = List(Unicode(), help="The cgroup.procs files this user's next server joins.")
+    _cgroups: UserCgroups | None = None  # one per hub process, shared by every spawner
+
+    @property
+    def limits(self) -> Limits:
+        return Limits(memory=self.mem_limit or None, cpu=self.cpu_limit or None, processes=self.process_limit or None)
+
+    def user_cgroups(self) -> UserCgroups | None:
+        """The hub's users' cgroups, made on first use; None when no limit is set."""
+        if not self.limits.wanted:
+            return None
+        cls = type(self)
+        if cls._cgroups is None or cls._cgroups.limits != self.limits:
+            cls._cgroups = UserCgroups(detect_cgroups(), self.limits)
+        return cls._cgroups
+
     async def start(self) -> tuple[str, int]:
         """Prepare the account, then launch in the start line (which keeps the place until the server answers)."""
         await self.prepare_account()
         return await self.start_in_line(self.launch)
 
+    def get_state(self) -> dict:
+        state = super().get_state()
+        if self.pid and self.pid_started:
+            state["pid_started"] = self.pid_started
+        return state
+
+    def load_state(self, state: dict) -> None:
+        super().load_state(state)
+        self.pid_started = int(state.get("pid_started") or 0)
+
+    def clear_state(self) -> None:
+        super().clear_state()
+        self.pid_started = 0
+
+    def note_started(self) -> None:
+        """Keep the new server's start time with its pid, so that a restarted hub knows it again."""
+        self.pid_started = start_ticks(self.pid) or 0 if self.pid else 0
+
+    async def _signal(self, sig: int) -> bool:
+        """Only the server itself is ever signalled: after a restart its pid may belong to another process by now
+        (a zombie, or a reused pid), which counts as the server having ended."""
+        if self.pid and not process_alive(self.pid, self.pid_started or None):
+            return False
+        return await super()._signal(sig)
+
     async def prepare_account(self) -> None:
-        """The account and home the server runs in: made or checked before the start takes a place in line."""
+        """The account and home the server runs in, and its cgroups: made or checked before the start takes a
+        place in line."""
         if self.isolate_users:
             await self.ensure_account()
             self.warn_if_home_is_open()
         else:
             Path(self.user_home).mkdir(mode=0o700, parents=True, exist_ok=True)
         self.notebook_dir = self.user_home
+        cgroups = self.user_cgroups()
+        self.cgroup_procs = [] if cgroups is None else cgroups.prepare(self.user.name)
+
+    async def stop(self, now: bool = False) -> None:
+        await super().stop(now=now)
+        cgroups = self.user_cgroups()
+        if cgroups is not None:
+            cgroups.remove(self.user.name)
 
     def warn_if_home_is_open(self) -> None:
         """An account that existed before CampusHub keeps its mode; say so rather than change it."""
@@ -180,14 +251,27 @@ class CampusLocalSpawner(StartLineMixin, LocalProcessSpawner):
             return os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
         return open_user_output(Path(self.user_logs_dir), self.user.name, self.user_log_max_bytes)
 
+    def admit(self) -> None:
+        """Refuse the start, with a message, while the machine lacks the memory one more server may need."""
+        problem = admission_problem(self.min_free_memory, memory_available())
+        if problem:
+            self.log.warning("Turned away %s's start: %s", self.user.name, problem)
+            raise MachineBusy(problem)
+
     async def launch(self) -> tuple[str, int]:
         """By fork when the fork server is set up and can do it, else afresh (the log says why)."""
+        self.admit()  # in its place in line: what the servers ahead took is counted
         if self.forkserver_socket:
             try:
-                return await self.fork_start()
+                address = await self.fork_start()
             except ForkUnavailable as exc:
                 self.log.warning("Fast spawn unavailable for %s (%s): starting afresh", self.user.name, exc)
-        return await self.fresh_start()
+            else:
+                self.note_started()
+                return address
+        address = await self.fresh_start()
+        self.note_started()
+        return address
 
     async def fresh_start(self) -> tuple[str, int]:
         """LocalProcessSpawner.start, with the server's stdout and stderr going to the user's log."""
@@ -215,6 +299,8 @@ class CampusLocalSpawner(StartLineMixin, LocalProcessSpawner):
             "groups": os.getgrouplist(entry.pw_name, entry.pw_gid) if self.isolate_users else os.getgroups(),
             "cwd": self.user_home,
             "umask": current_umask(),
+            "cgroup_procs": list(self.cgroup_procs),
+            "oom_score_adj": self.oom_score_adj,
         }
         output = self.open_output()
         try:
@@ -229,11 +315,19 @@ class CampusLocalSpawner(StartLineMixin, LocalProcessSpawner):
         return (self.ip or "127.0.0.1", self.port)
 
     def make_preexec_fn(self, name: str) -> Callable[[], None]:
+        procs, adj = list(self.cgroup_procs), self.oom_score_adj
         if self.isolate_users:
-            return never_as_root(set_user_setuid(self.system_username), uid_range())
+            become_user = set_user_setuid(self.system_username)
+
+            def enter_and_become() -> None:
+                enter_groups(procs, adj)
+                become_user()
+
+            return never_as_root(enter_and_become, uid_range())
         home = self.user_home
 
         def enter_user_dir() -> None:
+            enter_groups(procs, adj)
             os.chdir(home)
 
         return never_as_root(enter_user_dir, None)

@@ -38,6 +38,23 @@ def parse_duration(value: object) -> object:
 
 
 Duration = Annotated[int, BeforeValidator(parse_duration)]
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT])?(?:i?B)?\s*$", re.IGNORECASE)
+_UNIT_BYTES = {None: 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
+def parse_size(value: object) -> object:
+    """Accept `536870912`, `"512M"`, `"2G"`, `"1.5GiB"`: K, M, G and T are powers of 1024, as in JupyterHub."""
+    if isinstance(value, str):
+        match = _SIZE.match(value)
+        if not match:
+            raise ValueError("expected a size such as '512M', '2G' or '1.5G' (K, M, G, T: powers of 1024)")
+        unit = match.group(2).upper() if match.group(2) else None
+        return int(float(match.group(1)) * _UNIT_BYTES[unit])
+    return value
+
+
+Size = Annotated[int, BeforeValidator(parse_size)]
 Username = Annotated[str, AfterValidator(normalize_username)]
 
 

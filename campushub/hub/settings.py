@@ -14,6 +14,7 @@ from campushub.compute.activity import activity_interval
 from campushub.compute.backend import backend_for
 from campushub.config.schema import CampusConfig
 from campushub.hub.layout import Layout, database_url, internal_ports
+from campushub.hub.lifeline import on_lifeline
 from campushub.hub.merge import Settings, merge_settings
 from campushub.identity.groups import course_roster_entries
 from campushub.identity.methods.base import SignInMethod
@@ -22,6 +23,7 @@ from campushub.plugins import plugin_hub_settings, services_for
 from campushub.services import service_settings
 
 TEMPLATES = Path(__file__).parent / "templates"
+PROXY_CHECK_SECONDS = 3
 
 
 def listen_settings(config: CampusConfig, layout: Layout) -> Settings:
@@ -40,8 +42,11 @@ def listen_settings(config: CampusConfig, layout: Layout) -> Settings:
         hub["public_url"] = listen.public_url
     proxy = {
         "api_url": f"http://127.0.0.1:{api_port}",
-        "command": [layout.proxy_command],
+        # On a lifeline: the proxy ends with the hub, so no proxy outlives it holding the ports.
+        "command": on_lifeline([layout.proxy_command]),
         "pid_file": str(layout.run_dir / "proxy.pid"),
+        # A proxy that ended is started again, its routes restored, within this many seconds.
+        "check_running_interval": PROXY_CHECK_SECONDS,
     }
     return {"JupyterHub": hub, "ConfigurableHTTPProxy": proxy}
 
@@ -54,6 +59,14 @@ def storage_settings(config: CampusConfig, layout: Layout) -> Settings:
             "pid_file": str(layout.run_dir / "hub.pid"),
         }
     }
+
+
+def restart_settings(config: CampusConfig, layout: Layout) -> Settings:
+    """Users' servers outlive the hub: a restart (upgrade, reload, crash) finds them again in the database.
+
+    The proxy and the services end with the hub and start with the next one, which restores the routes.
+    """
+    return {"JupyterHub": {"cleanup_servers": False, "cleanup_proxy": True}}
 
 
 def sign_in_methods(config: CampusConfig) -> list[SignInMethod]:
@@ -102,6 +115,13 @@ def branding_settings(config: CampusConfig, layout: Layout) -> Settings:
     }
 
 
+def capacity_settings(config: CampusConfig, layout: Layout) -> Settings:
+    """`compute.max_servers`: JupyterHub's own count of active servers, whichever backend runs them."""
+    if config.compute.max_servers is None:
+        return {}
+    return {"JupyterHub": {"active_server_limit": config.compute.max_servers}}
+
+
 def activity_settings(config: CampusConfig, layout: Layout) -> Settings:
     """How often the hub records activity: JupyterHub's own pace, whichever backend runs the servers."""
     return {"JupyterHub": {"last_activity_interval": activity_interval(config.compute.idle_timeout)}}
@@ -120,9 +140,11 @@ def services_settings(config: CampusConfig, layout: Layout) -> Settings:
 MAPPERS = (
     listen_settings,
     storage_settings,
+    restart_settings,
     identity_settings,
     branding_settings,
     activity_settings,
+    capacity_settings,
     compute_settings,
     services_settings,
 )

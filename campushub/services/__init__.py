@@ -14,6 +14,7 @@ from typing import Any
 
 from campushub.config.snapshot import SNAPSHOT_ENV
 from campushub.hub.layout import Layout
+from campushub.hub.lifeline import on_lifeline
 from campushub.hub.merge import Settings
 
 
@@ -57,7 +58,7 @@ def service_spec(service: Service, layout: Layout) -> dict[str, Any]:
     """One entry of `JupyterHub.services`."""
     spec: dict[str, Any] = {"name": service.name, "display": service.display}
     if service.command:
-        spec["command"] = list(service.command)
+        spec["command"] = on_lifeline(service.command)  # it ends with the hub that started it
         environment = dict(service.environment)
         if service.reads_snapshot:
             environment[SNAPSHOT_ENV] = str(layout.snapshot_file)

@@ -14,8 +14,9 @@ from campushub.services import Service
 CULLER_SERVICE = "idle-culler"
 COURSES_SERVICE = "campushub-courses"
 CLI_SERVICE = "campushub-cli"
-# What `campushub users remove` may do through the running hub, with a token it makes for minutes at a time.
-CLI_SCOPES = ("read:users:name", "read:servers", "delete:servers", "delete:users")
+# What `campushub users remove` and a full stop (Ctrl-C) may do through the running hub, with a token made for
+# minutes at a time.
+CLI_SCOPES = ("list:users", "read:users:name", "read:servers", "delete:servers", "delete:users")
 # What the courses service does to the people of its courses: see them and their servers, start and stop those.
 WARM_SCOPES = ("read:users:name", "read:users:activity", "read:servers", "start:servers", "delete:servers")
 

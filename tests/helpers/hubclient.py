@@ -90,11 +90,10 @@ class Kernel:
             )
         return self._ws
 
-    def execute(self, code: str) -> str:
-        """Run `code`; return its result (text/plain) plus anything printed."""
-        ws = self._socket()
+    def send(self, code: str) -> str:
+        """Send `code` to run without waiting for it; returns the request's msg_id (its replies' parent)."""
         msg_id = uuid.uuid4().hex
-        ws.send(
+        self._socket().send(
             json.dumps(
                 {
                     "header": {
@@ -120,6 +119,12 @@ class Kernel:
                 }
             )
         )
+        return msg_id
+
+    def execute(self, code: str) -> str:
+        """Run `code`; return its result (text/plain) plus anything printed."""
+        ws = self._socket()
+        msg_id = self.send(code)
         output = []
         while True:
             message = json.loads(ws.recv())

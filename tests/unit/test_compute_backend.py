@@ -110,7 +110,7 @@ def test_an_unknown_backend_is_refused_naming_the_registered_ones() -> None:
 
 
 def expected_local_settings(tmp_path: Path, running_as_root: bool, fast_spawn: bool) -> Settings:
-    """What CampusHub's hub settings held for `local` before compute backends: written out, not computed."""
+    """What CampusHub's hub settings hold for `local`: written out, not computed (limits off, polled every 10 s)."""
     data = tmp_path / "data"
     return {
         "JupyterHub": {"spawner_class": "campushub.compute.local.CampusLocalSpawner"},
@@ -118,12 +118,15 @@ def expected_local_settings(tmp_path: Path, running_as_root: bool, fast_spawn: b
             "cmd": [str(ENVIRONMENT / "bin" / "jupyterhub-singleuser")],
             "default_url": "/lab",
             "start_timeout": 300,
+            "poll_interval": 10,
             "environment": {
                 "PATH": f"{ENVIRONMENT / 'bin'}:/usr/local/bin:/usr/bin:/bin",
                 "JUPYTERHUB_ACTIVITY_INTERVAL": "300",
                 "JUPYTER_CONFIG_PATH": str(Path(campushub.__file__).parent / "singleuser" / "config"),
             },
             "env_keep": ["LANG", "LC_ALL", "TZ"],
+            "mem_limit": None,
+            "cpu_limit": None,
         },
         "CampusLocalSpawner": {
             "isolate_users": running_as_root,
@@ -134,6 +137,8 @@ def expected_local_settings(tmp_path: Path, running_as_root: bool, fast_spawn: b
             "parallel_starts": 2,
             "adopt_accounts": ["stu-alice"],
             "user_logs_dir": str(data / "logs" / "users"),
+            "process_limit": 0,
+            "min_free_memory": 512 << 20,
         },
     }
 

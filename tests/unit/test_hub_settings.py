@@ -56,8 +56,17 @@ def test_internal_apis_on_the_next_two_ports_on_loopback(tmp_path: Path, port: i
     assert settings["ConfigurableHTTPProxy"]["api_url"] == f"http://127.0.0.1:{port + 2}"
 
 
-def test_proxy_command_from_layout(tmp_path: Path) -> None:
-    assert settings_for(tmp_path)["ConfigurableHTTPProxy"]["command"] == ["/x/chp"]
+def test_proxy_command_from_layout_on_a_lifeline(tmp_path: Path) -> None:
+    command = settings_for(tmp_path)["ConfigurableHTTPProxy"]["command"]
+    assert command[-1] == "/x/chp" and command[-2].endswith("lifeline.py")
+
+
+def test_servers_outlive_the_hub_and_the_proxy_does_not(tmp_path: Path) -> None:
+    hub = settings_for(tmp_path)["JupyterHub"]
+    assert (hub["cleanup_servers"], hub["cleanup_proxy"]) == (False, True)
+    assert "active_server_limit" not in hub
+    capped = settings_for(tmp_path, compute={"max_servers": 40})["JupyterHub"]
+    assert capped["active_server_limit"] == 40
 
 
 def test_no_tls_settings_without_tls(tmp_path: Path) -> None:
@@ -228,10 +237,10 @@ def test_courses_service_scopes_are_filtered_to_its_people(tmp_path: Path) -> No
     assert all("!" in scope for scope in role["scopes"])
 
 
-def test_cli_service_can_only_stop_and_delete(tmp_path: Path) -> None:
+def test_cli_service_can_only_list_stop_and_delete(tmp_path: Path) -> None:
     roles = {r["name"]: r for r in settings_for(tmp_path)["JupyterHub"]["load_roles"]}
     scopes = set(roles["campushub-cli"]["scopes"])
-    assert scopes == {"read:users:name", "read:servers", "delete:servers", "delete:users"}
+    assert scopes == {"list:users", "read:users:name", "read:servers", "delete:servers", "delete:users"}
 
 
 @pytest.mark.parametrize("mode", ["closed", "approval", "invite", "open"])

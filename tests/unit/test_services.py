@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -35,7 +36,9 @@ def by_name(entries: list[dict]) -> dict[str, dict]:
 def test_a_service_gets_a_role_of_its_own_with_its_scopes(tmp_path: Path) -> None:
     service = Service(name="reports", command=("reports",), scopes=("read:users:name!group=staff", "read:servers"))
     settings = service_settings([service], make_layout(tmp_path))["JupyterHub"]
-    assert settings["services"] == [{"name": "reports", "display": False, "command": ["reports"]}]
+    [spec] = settings["services"]
+    assert spec["command"][-1] == "reports" and spec["command"][-2].endswith("lifeline.py")  # ends with the hub
+    assert {key: value for key, value in spec.items() if key != "command"} == {"name": "reports", "display": False}
     assert settings["load_roles"] == [
         {"name": "reports", "scopes": ["read:users:name!group=staff", "read:servers"], "services": ["reports"]}
     ]
@@ -110,17 +113,18 @@ def test_the_warmer_reads_the_snapshot_and_holds_no_token(tmp_path: Path) -> Non
     layout = make_layout(tmp_path)
     settings = hub_settings(config, layout)["JupyterHub"]
     warmer = by_name(settings["services"])[COURSES_SERVICE]
-    assert warmer["command"][1:] == ["-m", "campushub.courses.warmer"]
+    assert warmer["command"][-3:] == [sys.executable, "-m", "campushub.courses.warmer"]
     assert warmer["environment"]["CAMPUSHUB_SNAPSHOT"] == str(layout.snapshot_file)
     assert set(warmer["environment"]) <= {"CAMPUSHUB_SNAPSHOT", "TZ"}  # no courses, no bind password
     assert "api_token" not in warmer  # JupyterHub gives a managed service a new token at each start
     assert by_name(settings["load_roles"])[COURSES_SERVICE]["scopes"] == courses_scopes(config)
 
 
-def test_the_cli_service_is_api_only_with_removals_scopes(tmp_path: Path) -> None:
+def test_the_cli_service_is_api_only_with_removals_and_full_stops_scopes(tmp_path: Path) -> None:
     settings = hub_settings(CampusConfig(), make_layout(tmp_path))["JupyterHub"]
     assert by_name(settings["services"])[CLI_SERVICE] == {"name": CLI_SERVICE, "display": False}
     assert set(by_name(settings["load_roles"])[CLI_SERVICE]["scopes"]) == {
+        "list:users",
         "read:users:name",
         "read:servers",
         "delete:servers",

@@ -16,6 +16,8 @@ from pydantic import Field
 from campushub.compute import host_probes
 from campushub.compute.activity import activity_interval
 from campushub.compute.backend import BesideHub, ComputeBackend, Probe
+from campushub.compute.cgroups import detect as detect_cgroups
+from campushub.compute.limits import limit_probes
 from campushub.config.sections import Section
 from campushub.hub.merge import Settings
 
@@ -78,10 +80,18 @@ def spawner_settings(config: CampusConfig, layout: Layout) -> dict[str, Any]:
         "default_url": "/lab",
         # Time in the start line counts: a start may wait for others before its own begins.
         "start_timeout": 300,
+        # A server that ended behind the hub's back shows as stopped within this many seconds.
+        "poll_interval": 10,
         "environment": server_environment(config, layout),
         # A venv's own VIRTUAL_ENV/PYTHONPATH from the hub's process must not leak into users' servers.
         "env_keep": list(KEPT_VARIABLES),
     }
+
+
+def limit_settings(config: CampusConfig) -> dict[str, Any]:
+    """JupyterHub's own limit traits (servers also see them as $MEM_LIMIT and $CPU_LIMIT), enforced by cgroups."""
+    compute = config.compute
+    return {"mem_limit": compute.memory_limit, "cpu_limit": compute.cpu_limit}
 
 
 def local_spawner_settings(local: LocalCompute, layout: Layout) -> dict[str, Any]:
@@ -127,8 +137,12 @@ class LocalBackend(ComputeBackend):
     def hub_settings(self, config: CampusConfig, layout: Layout) -> Settings:
         return {
             "JupyterHub": {"spawner_class": SPAWNER_CLASS},
-            "Spawner": spawner_settings(config, layout),
-            "CampusLocalSpawner": local_spawner_settings(self.section(config), layout),
+            "Spawner": {**spawner_settings(config, layout), **limit_settings(config)},
+            "CampusLocalSpawner": {
+                **local_spawner_settings(self.section(config), layout),
+                "process_limit": config.compute.process_limit or 0,
+                "min_free_memory": max(config.compute.min_free_memory, config.compute.memory_limit or 0),
+            },
         }
 
     def probes(self, config: CampusConfig, layout: Layout) -> list[Probe]:
@@ -139,6 +153,9 @@ class LocalBackend(ComputeBackend):
             found.append(Probe("code run as root", host_probes.root_code_problem(layout), security=True))
         found.append(Probe("user environment", host_probes.environment_problem(layout)))
         return found
+
+    def limit_probes(self, config: CampusConfig, layout: Layout) -> list[Probe]:
+        return limit_probes(config, layout, detect_cgroups())
 
     def processes(self, config: CampusConfig, layout: Layout) -> list[BesideHub]:
         return [forkserver_process(config, layout)] if self.section(config).fast_spawn else []

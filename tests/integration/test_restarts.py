@@ -1,0 +1,289 @@
+"""Restarts keep every server: a killed hub, proxy or `up`, a reload, a server killed behind the hub's back.
+
+Each test kills real processes of a real CampusHub and checks what a student would notice: the same
+kernel still holds its variables, the routes come back, and nothing is left holding the ports.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import signal
+import socket
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.helpers.hub import TEST_USER_PREFIX, RunningHub, start_hub
+from tests.helpers.hubclient import Student
+from tests.helpers.sign_in import PASSWORD, running_student
+
+pytestmark = pytest.mark.integration
+
+
+def run_dir(campus) -> Path:
+    return campus.directory / "data" / "run"
+
+
+def pid_in(path: Path) -> int:
+    return int(path.read_text().strip())
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def wait_until(condition, timeout: float, what: str) -> float:
+    """Seconds it took for `condition()` to hold; fails after `timeout`."""
+    started = time.monotonic()
+    while not condition():
+        if time.monotonic() - started > timeout:
+            raise AssertionError(f"{what}: not within {timeout} s")
+        time.sleep(0.2)
+    return time.monotonic() - started
+
+
+def server_pid(campus, name: str) -> int:
+    """The pid of `name`'s server: the process of their account whose parent is not theirs (kernels' parent is)."""
+    uid = pwd.getpwnam(TEST_USER_PREFIX + name).pw_uid
+    pids = [pid for pid in all_pids() if status_field(pid, "Uid") == uid]
+    servers = [pid for pid in pids if status_field(status_field(pid, "PPid") or 0, "Uid") != uid]
+    assert len(servers) == 1, (name, pids, servers)
+    return servers[0]
+
+
+def all_pids() -> list[int]:
+    return [int(entry) for entry in os.listdir("/proc") if entry.isdigit()]
+
+
+def status_field(pid: int, key: str) -> int | None:
+    """The first number of a line of /proc/<pid>/status (the real uid for "Uid")."""
+    try:
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        if line.startswith(f"{key}:"):
+            return int(line.split()[1])
+    return None
+
+
+def hub_answers(hub: RunningHub) -> bool:
+    try:
+        return requests.get(f"{hub.url}/hub/api/", timeout=2).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def route_works(student: Student) -> bool:
+    try:
+        return student.server_api("GET", "/status", timeout=2).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def new_hub_running(campus, before: int) -> bool:
+    path = run_dir(campus) / "hub.pid"
+    return path.exists() and pid_in(path) != before and alive(pid_in(path))
+
+
+def test_a_killed_hub_comes_back_and_the_same_kernel_keeps_its_variables(campus, hub):
+    alice = running_student(campus, hub, "alice")
+    kernel = alice.kernel()
+    kernel.execute("answer = 41")
+    server = server_pid(campus, "alice")
+    old_hub = pid_in(run_dir(campus) / "hub.pid")
+
+    os.kill(old_hub, signal.SIGKILL)
+    wait_until(lambda: new_hub_running(campus, old_hub), 30, "a new hub")
+    wait_until(lambda: hub_answers(hub) and route_works(alice), 30, "the hub and alice's route")
+    assert "The hub ended unexpectedly" in hub.output()
+
+    assert alive(server) and server_pid(campus, "alice") == server
+    kernel.close()  # the proxy was restarted with the hub: a new websocket to the same kernel
+    assert kernel.execute("print(answer + 1)").strip() == "42"
+    assert alice.server()["ready"]
+
+
+def test_a_killed_proxy_is_back_with_its_routes_within_ten_seconds(campus, hub):
+    alice = running_student(campus, hub, "alice")
+    proxy = pid_in(run_dir(campus) / "proxy.pid")
+    os.kill(proxy, signal.SIGKILL)
+    took = wait_until(lambda: route_works(alice), 10, "alice's route after the proxy was killed")
+    print(f"routes back {took:.1f} s after the proxy was killed")
+    assert pid_in(run_dir(campus) / "proxy.pid") != proxy
+
+
+def listening(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_when_up_is_killed_nothing_lingers_and_the_next_up_takes_the_servers_back(campus, hub_factory):
+    hub = hub_factory()
+    alice = running_student(campus, hub, "alice")
+    kernel = alice.kernel()
+    kernel.execute("kept = 'still here'")
+    server = server_pid(campus, "alice")
+    hub_pid, proxy_pid = pid_in(run_dir(campus) / "hub.pid"), pid_in(run_dir(campus) / "proxy.pid")
+
+    hub.process.kill()  # SIGKILL to `up` alone: nothing of its own clean-up runs
+    hub.process.wait()
+    wait_until(lambda: not alive(hub_pid) and not alive(proxy_pid), 30, "hub and proxy gone with `up`")
+    wait_until(
+        lambda: not any(listening(port) for port in (campus.port, campus.port + 1, campus.port + 2)),
+        10,
+        "the ports free",
+    )
+    assert alive(server), "the user's server must outlive CampusHub"
+
+    again = hub_factory()
+    wait_until(lambda: route_works(alice), 30, "alice's route after the next up")
+    kernel.close()
+    assert kernel.execute("print(kept)").strip() == "still here"
+    assert server_pid(campus, "alice") == server
+    assert "already running" not in again.output()
+
+
+def test_sigterm_keeps_servers_for_the_next_up_and_ctrl_c_stops_them(campus, hub_factory):
+    hub = hub_factory()
+    alice = running_student(campus, hub, "alice")
+    server = server_pid(campus, "alice")
+    assert hub.stop(signal.SIGTERM) == 0
+    assert alive(server)
+
+    again = hub_factory()
+    wait_until(lambda: route_works(alice), 30, "alice's route after a restart")
+    assert again.stop(signal.SIGINT) == 0
+    wait_until(lambda: not alive(server), 30, "alice's server stopped by Ctrl-C")
+    assert "Stopped 1 user server(s)" in again.output()
+
+
+def test_a_second_up_on_the_same_data_directory_is_refused(campus, hub):
+    result = campus.cli("up")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "already running" in result.stderr and "campushub reload" in result.stderr
+
+
+def test_reload_applies_a_new_idle_timeout_without_restarting_any_server(campus, hub):
+    alice = running_student(campus, hub, "alice")
+    kernel = alice.kernel()
+    kernel.execute("answer = 6 * 7")
+    server = server_pid(campus, "alice")
+    old_hub = pid_in(run_dir(campus) / "hub.pid")
+
+    campus.update(**{"compute.idle_timeout": "2h"})
+    result = campus.cli("reload")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "compute.idle_timeout" in result.stdout
+    assert "no user's server was stopped" in result.stdout
+
+    assert new_hub_running(campus, old_hub)
+    culler = [
+        Path(f"/proc/{pid}/cmdline").read_bytes()
+        for pid in all_pids()
+        if alive(pid) and b"jupyterhub_idle_culler" in _cmdline(pid)
+    ]
+    assert len(culler) == 1 and b"--timeout=7200" in culler[0], culler
+    assert server_pid(campus, "alice") == server
+    wait_until(lambda: route_works(alice), 30, "alice's route after the reload")
+    kernel.close()
+    assert kernel.execute("print(answer)").strip() == "42"
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def test_reload_refuses_a_broken_file_and_a_new_data_dir_and_changes_nothing(campus, hub):
+    old_hub = pid_in(run_dir(campus) / "hub.pid")
+    good = campus.config_path.read_text()
+    campus.config_path.write_text(good + "\ncompute:\n  idle_timeout: soon\n")
+    broken = campus.cli("reload")
+    assert broken.returncode == 2 and "idle_timeout" in broken.stderr, broken.stderr
+    assert "Traceback" not in broken.stderr
+
+    campus.config_path.write_text(good)
+    campus.update(data_dir="elsewhere")
+    moved = campus.cli("reload")
+    assert moved.returncode == 2 and "data_dir" in moved.stderr, moved.stderr
+    assert pid_in(run_dir(campus) / "hub.pid") == old_hub
+
+
+def test_a_server_killed_behind_the_hubs_back_shows_stopped_and_starts_again_with_its_files(campus, hub):
+    alice = running_student(campus, hub, "alice")
+    alice.kernel().execute("open('notes.txt', 'w').write('mine')")
+    os.kill(server_pid(campus, "alice"), signal.SIGKILL)
+    wait_until(lambda: alice.server() is None, 30, "the hub seeing alice's server stopped")
+    alice.start_server()
+    assert alice.kernel().execute("print(open('notes.txt').read())").strip() == "mine"
+
+
+def test_killing_the_hub_during_a_start_burst_leaves_every_student_a_server_or_a_clear_start_again(campus, hub_factory):
+    hub = hub_factory()
+    names = [f"burst{i}" for i in range(20)]
+    for name in names:
+        campus.add_user(name, PASSWORD)
+    students = [Student(hub.url, name) for name in names]
+
+    def sign_in(student: Student) -> None:
+        student.sign_in(PASSWORD)  # a sign-in starts the server
+
+    with ThreadPoolExecutor(len(students)) as pool:
+        list(pool.map(sign_in, students))
+    time.sleep(2)  # mid-burst: some servers up, some starting, some waiting in line
+    old_hub = pid_in(run_dir(campus) / "hub.pid")
+    os.kill(old_hub, signal.SIGKILL)
+    wait_until(lambda: new_hub_running(campus, old_hub), 30, "a new hub")
+    wait_until(lambda: hub_answers(hub), 30, "the new hub answering")
+
+    def outcome(student: Student) -> str:
+        """'running' or 'started again': each student either has a server or can start one."""
+        server = student.server()
+        if server and server.get("ready") and route_works_after_visit(student):
+            return "running"
+        if server and server.get("pending"):
+            student.wait_for_server(timeout=240)
+            return "running"
+        student.start_server()
+        return "started again"
+
+    with ThreadPoolExecutor(4) as pool:
+        outcomes = list(pool.map(outcome, students))
+    assert set(outcomes) <= {"running", "started again"}, outcomes
+    for student in students:
+        assert route_works(student), student.name
+    print("after the kill:", {kind: outcomes.count(kind) for kind in set(outcomes)})
+
+
+def route_works_after_visit(student: Student) -> bool:
+    try:
+        student.session.get(f"{student.base_url}/user/{student.name}/lab", timeout=10)
+    except requests.RequestException:
+        return False
+    return route_works(student)
+
+
+def test_up_stops_after_a_crash_loop_instead_of_restarting_forever(campus):
+    """A hub that cannot start at all (a broken escape-hatch file) ends `up` with an error for systemd."""
+    config_d = campus.directory / "data" / "jupyterhub_config.d"
+    config_d.mkdir(parents=True, exist_ok=True)
+    hub = start_hub(campus)
+    try:
+        (config_d / "zz-broken.py").write_text("raise SystemExit(3)\n")
+        os.kill(pid_in(run_dir(campus) / "hub.pid"), signal.SIGKILL)
+        hub.process.wait(timeout=120)
+        assert hub.process.returncode == 1
+        assert "ended 6 times within 60 seconds" in hub.output()
+    finally:
+        hub.stop()
