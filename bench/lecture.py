@@ -14,7 +14,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
-from bench import measure
+from bench import cputree, measure
 from bench.accounts import uid_of
 from bench.hubs import Hub
 from bench.students import Failure, SimulatedStudent, Stopped, StudentFailed
@@ -29,6 +29,7 @@ class Plan:
     idle_s: float
     rtt_students: int
     rtt_executes: int
+    sample_interval_s: float = cputree.DEFAULT_INTERVAL_S
 
     def student_names(self) -> list[str]:
         return [f"s{index:03d}" for index in range(1, self.users + 1)]
@@ -151,7 +152,9 @@ def run_lecture(hub: Hub, plan: Plan, password: str, stop: threading.Event) -> H
     hub_pss_mib: float | None = None
     hub_processes: int | None = None
     background = measure.background_load(plan.settle_s)
-    window = measure.MachineCpuWindow()
+    window = measure.MachineCpuWindow(
+        tree=cputree.TreeCpu(hub.process.pid, plan.sample_interval_s) if hub.process is not None else None
+    )
     last = _LastResult(len(records), window)
 
     def journey(record: StudentRecord, student: SimulatedStudent, burst_start: float) -> None:
@@ -204,6 +207,8 @@ def run_lecture(hub: Hub, plan: Plan, password: str, stop: threading.Event) -> H
                     record.warm_failure = failed.failure.as_dict()
                     failures.append(failed.failure)
         finally:
+            if window.tree is not None:
+                window.tree.stop()  # already stopped after a complete burst; this ends an interrupted one
             for student in students:
                 student.close()
     return HubRun(hub.label, hub.title, hub.url, background, window, records, failures, hub_pss_mib, hub_processes)

@@ -254,6 +254,12 @@ def benchmark(args: argparse.Namespace, signals: Signals) -> int:
                 f"\nNote: in the {plan.settle_s:.0f} s before {run.title}'s burst the machine was already busy "
                 f"({busy:.2f} CPUs' worth; most: {busiest}): the machine CPU figure includes such work."
             )
+    for run in runs:
+        if run.burst.tree is not None and run.burst.tree.error:
+            print(
+                f"\nNote: {run.title}'s CPU split by part is incomplete: the sampling of its processes stopped "
+                f"({run.burst.tree.error}); the machine figure is not affected."
+            )
     for label, log in logs.items():
         if log.get("error_lines"):
             print(f"\n{titles.get(label, label)} log: {log['error_lines']} error lines, e.g. {log['first_errors'][0]}")

@@ -6,7 +6,7 @@ import resource
 import time
 from dataclasses import dataclass
 
-from bench import procfs
+from bench import cputree, procfs
 
 SERVER_MARKERS = ("jupyterhub-singleuser", "singleuser")
 KERNEL_MARKER = "ipykernel"
@@ -89,9 +89,12 @@ class MachineCpuWindow:
     """System-wide busy CPU between `start()` and `stop()`, less the benchmark's own.
 
     What is left is what the hub, proxy, servers and kernels (and anything else running on the
-    machine) used; `background_load` before the burst says how much "anything else" was.
+    machine) used; `background_load` before the burst says how much "anything else" was. With
+    `tree` set, the hub's process tree is sampled over the same window, so the parts it splits
+    the hub's CPU into and the machine figure cover the same moments.
     """
 
+    tree: cputree.TreeCpu | None = None
     started: float = 0.0
     busy_start: int = 0
     own_start: float = 0.0
@@ -102,12 +105,16 @@ class MachineCpuWindow:
 
     def start(self) -> None:
         self.started = time.monotonic()
+        if self.tree is not None:
+            self.tree.start()
         self.busy_start, _ = procfs.machine_busy_ticks()
         self.own_start = own_cpu_s()
 
     def stop(self) -> None:
         if self.stopped:
             return
+        if self.tree is not None:
+            self.tree.stop()  # its last sample first: the machine reading below then includes it
         busy, _ = procfs.machine_busy_ticks()
         self.own_cpu_s = own_cpu_s() - self.own_start
         self.machine_cpu_s = (busy - self.busy_start) / procfs.CLOCK_TICKS

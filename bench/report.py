@@ -10,6 +10,7 @@ from dataclasses import asdict
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+from bench import cputree
 from bench.lecture import HubRun
 from bench.summary import METRICS, metric, ratio
 
@@ -72,6 +73,7 @@ def run_document(run: HubRun, summary: dict, log: dict) -> dict:
             "machine_cpu_s": round(run.burst.machine_cpu_s, 3),
             "benchmark_own_cpu_s": round(run.burst.own_cpu_s, 3),
             "net_cpu_s": round(run.burst.net_cpu_s, 3),
+            "hub_tree": run.burst.tree.as_dict() if run.burst.tree is not None else None,
         },
         "background_before_burst": asdict(run.background),
         "students": [{**asdict(record), "ok": record.ok} for record in run.students],
@@ -120,12 +122,7 @@ def write_chart(path: Path, runs: list[HubRun], summaries: Mapping[str, dict]) -
         ax.grid(axis="y", alpha=0.3)
         ax.legend(loc="upper left")
 
-    grouped(
-        cpu,
-        [("server CPU per spawn", ("server_cpu_s",)), ("machine CPU per student", ("machine_cpu_s_per_student",))],
-        "CPU per student",
-        "CPU seconds",
-    )
+    stacked_cpu(cpu, labels, titles, summaries)
     grouped(
         memory,
         [("per idle user (server + kernel)", ("pss_mib",)), ("hub's own processes, total", ("hub_pss_mib",))],
@@ -138,6 +135,30 @@ def write_chart(path: Path, runs: list[HubRun], summaries: Mapping[str, dict]) -
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)
+
+
+def stacked_cpu(ax, labels: list[str], titles: Mapping[str, str], summaries: Mapping[str, dict]) -> None:
+    """One bar per hub, as tall as the machine CPU per student, split into the parts of the hub's tree."""
+    parts = [*cputree.PARTS, "rest_of_machine"]
+    colours = dict(
+        zip(parts, ("#4c72b0", "#dd8452", "#937860", "#55a868", "#c44e52", "#8172b3", "#bbbbbb"), strict=True)
+    )
+    for index, label in enumerate(labels):
+        split = summaries[label].get("cpu_s_per_student_by_part") or {}
+        bottom = 0.0
+        for part in parts:
+            value = max(0.0, split.get(part) or 0.0)
+            name = part.replace("_", " ")
+            ax.bar(index, value, 0.6, bottom=bottom, color=colours[part], label=name if index == 0 else None)
+            bottom += value
+        total = metric(summaries[label], ("machine_cpu_s_per_student",))
+        if total is not None:
+            ax.annotate(f"{total:.3g}", (index, bottom), ha="center", va="bottom", fontsize=8)
+    ax.set_xticks(range(len(labels)), [titles[label] for label in labels])
+    ax.set(title="Machine CPU per student, by part", ylabel="CPU seconds")
+    ax.set_ylim(top=ax.get_ylim()[1] * 1.15)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(loc="upper left", fontsize=8)
 
 
 def environment(repo: Path) -> dict:

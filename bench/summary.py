@@ -6,6 +6,7 @@ import math
 from collections.abc import Sequence
 from statistics import fmean
 
+from bench import cputree
 from bench.lecture import HubRun
 
 
@@ -28,6 +29,25 @@ def _round(value: float | None, digits: int) -> float | None:
     return None if value is None else round(value, digits)
 
 
+def cpu_split(run: HubRun) -> dict:
+    """The burst's CPU per student by part of the hub's process tree, and what the rest of the machine used.
+
+    The parts add up to `hub_tree`; `hub_tree` and `rest_of_machine` add up to the machine figure
+    (`rest_of_machine` is whatever else ran meanwhile, and can come out slightly below 0 as the
+    two are read a moment apart).
+    """
+    tree, students = run.burst.tree, len(run.students)
+    if tree is None:
+        return {}
+    parts = {part: _round(None if s is None else s / students, 3) for part, s in tree.seconds().items()}
+    per_student_tree = tree.total_s / students
+    return {
+        **parts,
+        "hub_tree": round(per_student_tree, 3),
+        "rest_of_machine": round(run.burst.net_cpu_s / students - per_student_tree, 3),
+    }
+
+
 def summarize(run: HubRun) -> dict:
     completed = [record for record in run.students if record.ok]
     first = [record.first_result_s for record in completed if record.first_result_s is not None]
@@ -45,6 +65,7 @@ def summarize(run: HubRun) -> dict:
         "server_cpu_s": _round(_mean([record.server_cpu_s for record in completed]), 3),
         "kernel_cpu_s": _round(_mean([record.kernel_cpu_s for record in completed]), 3),
         "machine_cpu_s_per_student": round(burst.net_cpu_s / len(run.students), 3),
+        "cpu_s_per_student_by_part": cpu_split(run),
         "machine_cpu_s": round(burst.machine_cpu_s, 2),
         "benchmark_own_cpu_s": round(burst.own_cpu_s, 2),
         "burst_s": round(burst.elapsed_s, 2),
@@ -66,6 +87,10 @@ METRICS: list[tuple[str, str, tuple[str, ...]]] = [
     ("failures", "", ("failures",)),
     ("server CPU per spawn", "s", ("server_cpu_s",)),
     ("machine CPU per student", "s", ("machine_cpu_s_per_student",)),
+    *[
+        (f"  {cputree.PART_LABELS[part]}", "s", ("cpu_s_per_student_by_part", part))
+        for part in (*cputree.PARTS, "rest_of_machine")
+    ],
     ("PSS per idle user", "MiB", ("pss_mib",)),
     ("PSS of the hub's own processes", "MiB", ("hub_pss_mib",)),
     ("warm execute round trip p50", "ms", ("rtt_ms", "p50")),

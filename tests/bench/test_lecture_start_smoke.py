@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from bench.cputree import FORKSERVER, HUB, KERNELS, PART_LABELS, PARTS, PROXY, SERVERS
+
 pytestmark = pytest.mark.integration
 
 CHECKOUT = Path(__file__).resolve().parents[2]
@@ -59,6 +61,16 @@ def test_two_students_on_both_hubs_give_every_figure(tmp_path: Path):
         assert all(student["server_cpu_s"] > 0 and student["pss_mib"] > 0 for student in students), (label, students)
         assert summary["server_cpu_s"] > 0 and summary["machine_cpu_s_per_student"] > 0, (label, summary)
         assert summary["pss_mib"] > 0, (label, summary)
+        # The split of the hub's CPU: every part the hub has is there, and the parts add up.
+        split = summary["cpu_s_per_student_by_part"]
+        parts = {part: split[part] for part in PARTS if split[part] is not None}
+        assert parts[SERVERS] > 0 and parts[KERNELS] > 0 and parts[HUB] > 0 and parts[PROXY] >= 0, (label, split)
+        assert (FORKSERVER in parts) == label.startswith("campushub"), (label, split)
+        assert abs(sum(parts.values()) - split["hub_tree"]) <= 0.01, (label, split)
+        assert split["hub_tree"] + split["rest_of_machine"] == pytest.approx(
+            summary["machine_cpu_s_per_student"], abs=0.01
+        ), (label, split, summary)
+        assert hub["burst"]["hub_tree"]["error"] is None, (label, hub["burst"]["hub_tree"])
         assert summary["rtt_samples"] == 2 * 50, (label, summary)
         assert summary["rtt_ms"]["p95"] >= summary["rtt_ms"]["p50"] > 0, (label, summary)
     ratios = document["ratios_campushub_over_stock"]
@@ -66,4 +78,5 @@ def test_two_students_on_both_hubs_give_every_figure(tmp_path: Path):
 
     # The table reached the terminal, and nothing the run made outlived it.
     assert "CampusHub / stock" in result.stdout
+    assert all(PART_LABELS[part] in result.stdout for part in (*PARTS, "rest_of_machine")), result.stdout
     assert accounts_present(["bc-s001", "bc-s002", "bs-s001", "bs-s002"]) == []
