@@ -14,6 +14,8 @@ from pathlib import Path
 from jupyterhub import orm, roles
 from jupyterhub.app import JupyterHub
 from jupyterhub.scopes import ScopeNotFound
+from sqlalchemy import create_engine
+from sqlalchemy.pool import NullPool
 from traitlets.config import Config
 
 from campushub.config.loader import load_config
@@ -21,12 +23,19 @@ from campushub.errors import UserError
 from campushub.hub.apply import apply_settings
 from campushub.identity.accounts import AccountStore
 from campushub.identity.admins import admin_verdicts
+from campushub.migrations.schema import ensure_current
 
 
 def new_token(config_path: Path, username: str, scopes: list[str] | None, note: str) -> str:
     config = Config()
     apply_settings(config, config_path)
     hub = JupyterHub(config=config)
+    # CampusHub's own word on a database of another release (`campushub upgrade`), before JupyterHub's.
+    engine = create_engine(hub.db_url, poolclass=NullPool)
+    try:
+        ensure_current(engine)
+    finally:
+        engine.dispose()
     hub.init_db()
 
     def init_roles_and_users() -> None:

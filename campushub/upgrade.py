@@ -21,31 +21,27 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
-import sqlite3
-import subprocess
 from collections.abc import Callable
-from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import jupyterhub
 from sqlalchemy import create_engine
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import NullPool
 
 from campushub import __version__
+from campushub.backup.database import backup_sqlite, dump_postgres
 from campushub.config.schema import CampusConfig
 from campushub.errors import UserError
 from campushub.hub.layout import Layout, database_url, internal_ports
 from campushub.migrations import schema
 from campushub.migrations.hub_schema import hub_state, upgrade_hub
 from campushub.migrations.schema import SchemaState
-
-PG_INSTALL_ROOT = Path("/usr/lib/postgresql")
+from campushub.runtime import running_pid, up_pid_file
 
 
 @dataclass(frozen=True)
@@ -65,33 +61,22 @@ class Plan:
         return not self.hub_needs_upgrade and self.campus.up_to_date
 
 
-def hub_pid(layout: Layout) -> int | None:
-    """The pid in the hub's pid file (data_dir/run/hub.pid) when that process still runs JupyterHub."""
-    try:
-        pid = int((layout.run_dir / "hub.pid").read_text().strip())
-        os.kill(pid, 0)
-    except (OSError, ValueError):
-        return None  # no pid file, or a stale one: the hub is gone
-    try:
-        command = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return pid
-    return pid if b"jupyterhub" in command else None  # a stale file whose pid went to another program
-
-
-def listening(port: int, host: str = "127.0.0.1") -> bool:
+def hub_answers(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.settimeout(1)
-        return sock.connect_ex((host, port)) == 0
+        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 def refuse_if_running(config: CampusConfig, layout: Layout) -> None:
     """An upgrade under a running hub would change tables the hub is using: stop it first."""
-    pid = hub_pid(layout)
+    up = running_pid(up_pid_file(layout), "campushub")
+    pid = running_pid(layout.run_dir / "hub.pid", "jupyterhub")
     hub_port, _ = internal_ports(config)
-    if pid is not None:
+    if up is not None:  # between two hubs of a restart, only `up` is there
+        found = f"`campushub up` runs as pid {up} ({up_pid_file(layout)})"
+    elif pid is not None:
         found = f"its hub runs as pid {pid} ({layout.run_dir / 'hub.pid'})"
-    elif listening(hub_port):
+    elif hub_answers(hub_port):
         found = f"something answers on its internal hub API port, 127.0.0.1:{hub_port}"
     else:
         return
@@ -173,67 +158,16 @@ def backup_database(db_url: str, directory: Path) -> Path:
         raise UserError(
             f"the backup directory {directory} cannot be made ({exc.strerror}). Nothing was changed."
         ) from None
-    if backend == "sqlite":
-        target = directory / Path(url.database or "campushub.sqlite").name
-        _refuse_existing(target)
-        _copy_sqlite(Path(url.database or ""), target)
-    else:
-        target = directory / f"{url.database}.pgdump"
-        _refuse_existing(target)
-        _pg_dump(url, target)
-    os.chmod(target, 0o600)  # password hashes, tokens
-    return target
-
-
-def _refuse_existing(target: Path) -> None:
+    name = Path(url.database or "campushub.sqlite").name if backend == "sqlite" else f"{url.database}.pgdump"
+    target = directory / name
     if target.exists():
         raise UserError(f"{target} exists already; choose another --backup-to. Nothing was changed.")
-
-
-def _copy_sqlite(source: Path, target: Path) -> None:
-    """sqlite3's backup API: a consistent copy even of a database another process has open."""
-    with (
-        closing(sqlite3.connect(f"{source.resolve().as_uri()}?mode=ro", uri=True)) as original,
-        closing(sqlite3.connect(target)) as copy,
-    ):
-        original.backup(copy)
-
-
-def find_pg_dump() -> str | None:
-    """pg_dump on PATH, else the newest of Debian's server packages (/usr/lib/postgresql/<major>/bin)."""
-    found = shutil.which("pg_dump")
-    if found:
-        return found
-    candidates = [path for path in PG_INSTALL_ROOT.glob("*/bin/pg_dump") if path.parent.parent.name.isdigit()]
-    newest = max(candidates, key=lambda path: int(path.parent.parent.name), default=None)
-    return str(newest) if newest else None
-
-
-def _pg_dump(url: URL, target: Path) -> None:
-    """pg_dump's custom format (compressed; `pg_restore` puts it back); the password travels in the environment."""
-    pg_dump = find_pg_dump()
-    if pg_dump is None:
-        raise UserError(
-            "pg_dump is not installed, and `campushub upgrade` backs the database up with it first: install "
-            "PostgreSQL's client programs (Debian: `apt-get install postgresql-client`). Nothing was changed."
-        )
-    env = dict(os.environ)
-    if url.password:
-        env["PGPASSWORD"] = url.password
-    dbname = url.set(drivername="postgresql", password=None).render_as_string(hide_password=False)
-    result = subprocess.run(
-        [pg_dump, "--format=custom", f"--file={target}", f"--dbname={dbname}"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        target.unlink(missing_ok=True)
-        raise UserError(
-            f"pg_dump could not back up the hub database ({result.stderr.strip() or result.returncode}). "
-            "Nothing was changed."
-        )
+    # The same copies `campushub backup` makes: sqlite3's online backup API, or pg_dump's custom format.
+    if backend == "sqlite":
+        backup_sqlite(Path(url.database or ""), target)
+    else:
+        dump_postgres(db_url, target)
+    return target
 
 
 def write_manifest(directory: Path, backup: Path, before: Plan) -> None:

@@ -21,9 +21,11 @@ into the hub's.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import pwd
+import signal
 import socket
 from collections.abc import Callable
 from pathlib import Path
@@ -39,7 +41,7 @@ from campushub.compute.cgroups import Limits, UserCgroups
 from campushub.compute.cgroups import detect as detect_cgroups
 from campushub.compute.forkserver import enter_groups as enter_groups_request
 from campushub.compute.forkserver import read_line, refuse_uid, uid_range
-from campushub.compute.processes import process_alive, start_ticks
+from campushub.compute.processes import process_alive, start_ticks, top_processes_of
 from campushub.compute.startline import StartLineMixin
 from campushub.compute.system_users import ensure_system_user
 from campushub.compute.user_logs import DEFAULT_MAX_BYTES, open_user_output
@@ -48,6 +50,8 @@ FORK_TIMEOUT = 30.0
 # Users' servers (and their kernels, which inherit it) go first when the machine runs out of memory; CampusHub's
 # own processes are shielded (`up` lowers its own score, which the hub, proxy and fork server inherit).
 SERVER_OOM_SCORE_ADJ = 300
+# How a user's server shows in its command line: started afresh, or forked from the fork server.
+SERVER_MARKERS = (b"jupyterhub-singleuser", b"forkserver.py")
 
 
 class ForkUnavailable(Exception):
@@ -210,6 +214,7 @@ class CampusLocalSpawner(StartLineMixin, LocalProcessSpawner):
         if self.isolate_users:
             await self.ensure_account()
             self.warn_if_home_is_open()
+            await self.end_orphaned_servers()
         else:
             Path(self.user_home).mkdir(mode=0o700, parents=True, exist_ok=True)
         self.notebook_dir = self.user_home
@@ -221,6 +226,25 @@ class CampusLocalSpawner(StartLineMixin, LocalProcessSpawner):
         cgroups = self.user_cgroups()
         if cgroups is not None:
             cgroups.remove(self.user.name)
+
+    async def end_orphaned_servers(self) -> None:
+        """A server whose start the hub never recorded (the hub was killed mid-start) would run on unreachable,
+        holding memory and a port: a new start ends it first. Only a server process of this user's own account
+        that the hub does not know; kernels and the user's other processes are left alone."""
+        uid = pwd.getpwnam(self.system_username).pw_uid
+        known = {self.pid} if self.pid else set()
+        orphans = [pid for pid in top_processes_of(uid, SERVER_MARKERS) if pid not in known]
+        for pid in orphans:
+            self.log.warning("Ending %s's orphaned server (pid %s) left by an interrupted start", self.user.name, pid)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        deadline = asyncio.get_running_loop().time() + 5
+        while any(process_alive(pid) for pid in orphans) and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.1)
+        for pid in orphans:
+            if process_alive(pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
 
     def warn_if_home_is_open(self) -> None:
         """An account that existed before CampusHub keeps its mode; say so rather than change it."""

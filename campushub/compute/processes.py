@@ -32,3 +32,37 @@ def process_alive(pid: int, started: int | None = None) -> bool:
     if not fields or fields[0] == "Z":
         return False
     return started is None or int(fields[19]) == started
+
+
+def real_uid(pid: int) -> int | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("Uid:"):
+                return int(line.split()[1])
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+def parent_pid(pid: int) -> int | None:
+    fields = _stat_fields(pid)
+    return int(fields[1]) if fields else None
+
+
+def top_processes_of(uid: int, markers: tuple[bytes, ...]) -> list[int]:
+    """Processes of `uid` whose parent is not theirs (a server, not its kernels) and whose command line holds one
+    of `markers`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        pid = int(entry.name)
+        if real_uid(pid) != uid or not process_alive(pid):
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if any(marker in cmdline for marker in markers) and real_uid(parent_pid(pid) or 0) != uid:
+            found.append(pid)
+    return found

@@ -263,6 +263,7 @@ def test_killing_the_hub_during_a_start_burst_leaves_every_student_a_server_or_a
     assert set(outcomes) <= {"running", "started again"}, outcomes
     for student in students:
         assert route_works(student), student.name
+        server_pid(campus, student.name)  # exactly one server each: no orphan of an interrupted start lingers
     print("after the kill:", {kind: outcomes.count(kind) for kind in set(outcomes)})
 
 

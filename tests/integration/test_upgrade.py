@@ -254,7 +254,7 @@ def test_upgrade_is_refused_while_the_hub_runs(sqlite_old_campus: Campus) -> Non
     try:
         result = campus.cli("upgrade", "--yes")
         assert result.returncode == 2, result.stdout + result.stderr
-        assert "CampusHub is running: its hub runs as pid" in result.stderr, result.stderr
+        assert "CampusHub is running: `campushub up` runs as pid" in result.stderr, result.stderr
         assert "Stop it first" in result.stderr
         assert backups(campus) == []
     finally:
