@@ -8,7 +8,13 @@ each of these processes asks for SIGTERM when its parent dies, so the chain unwi
 
 Users' servers never get it: they are meant to outlive the hub (restarts keep them).
 
-    python lifeline.py COMMAND [ARGS...]    # run COMMAND so that it ends with this process's parent
+    python lifeline.py COMMAND [ARGS...]              # run COMMAND so that it ends with this process's parent
+    python lifeline.py --restart COMMAND [ARGS...]    # the same, and start COMMAND again when it crashes
+
+A service (the idle culler, the courses warmer) runs with `--restart`: JupyterHub restarts a service
+that ended only at its next poll, 30 seconds later, so the lifeline does it itself within a second,
+with the same environment (and so the same token). One that keeps crashing (more than `MAX_RESTARTS`
+times in `RESTART_WINDOW` seconds) is left ended, for the hub to see and log.
 
 This file imports nothing of CampusHub's, so that it starts in milliseconds under any Python.
 """
@@ -18,7 +24,9 @@ from __future__ import annotations
 import ctypes
 import os
 import signal
+import subprocess
 import sys
+import time
 from collections.abc import Sequence
 
 PR_SET_PDEATHSIG = 1
@@ -44,18 +52,53 @@ def adopt_orphans() -> None:
     _prctl(PR_SET_CHILD_SUBREAPER, 1)
 
 
-def on_lifeline(argv: Sequence[str]) -> list[str]:
+def on_lifeline(argv: Sequence[str], restart: bool = False) -> list[str]:
     """`argv`, run so that it ends when its parent does (isolated mode: only the standard library is needed)."""
-    return [sys.executable, "-I", "-S", os.path.abspath(__file__), *argv]
+    return [sys.executable, "-I", "-S", os.path.abspath(__file__), *(["--restart"] if restart else []), *argv]
+
+
+MAX_RESTARTS = 5
+RESTART_WINDOW = 60.0
+
+
+def keep_running(argv: list[str]) -> int:
+    """Run `argv` as a child, again after each crash; a stop asked of us is passed on, then we end with it."""
+    stopping = False
+    child: subprocess.Popen | None = None
+
+    def stop(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+        if child is not None and child.poll() is None:
+            child.send_signal(signum)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    crashes: list[float] = []
+    while True:
+        child = subprocess.Popen(argv, preexec_fn=die_with_parent)
+        status = child.wait()
+        if stopping or status == 0:
+            return status
+        now = time.monotonic()
+        crashes = [when for when in crashes if now - when < RESTART_WINDOW] + [now]
+        if len(crashes) > MAX_RESTARTS:
+            return status if status > 0 else 128 - status
+        print(f"{argv[0]} ended with status {status}: starting it again", file=sys.stderr, flush=True)
+        time.sleep(1)
 
 
 def main(argv: list[str]) -> None:
+    restart = bool(argv) and argv[0] == "--restart"
+    argv = argv[1:] if restart else argv
     if not argv:
-        sys.exit("usage: lifeline.py COMMAND [ARGS...]")
+        sys.exit("usage: lifeline.py [--restart] COMMAND [ARGS...]")
     parent = os.getppid()
     die_with_parent()
     if os.getppid() != parent:  # the parent ended before the signal was asked for
         sys.exit(1)
+    if restart:
+        sys.exit(keep_running(argv))
     os.execvp(argv[0], argv)
 
 

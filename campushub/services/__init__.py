@@ -58,7 +58,8 @@ def service_spec(service: Service, layout: Layout) -> dict[str, Any]:
     """One entry of `JupyterHub.services`."""
     spec: dict[str, Any] = {"name": service.name, "display": service.display}
     if service.command:
-        spec["command"] = on_lifeline(service.command)  # it ends with the hub that started it
+        # It ends with the hub that started it, and is started again within a second if it crashes.
+        spec["command"] = on_lifeline(service.command, restart=True)
         environment = dict(service.environment)
         if service.reads_snapshot:
             environment[SNAPSHOT_ENV] = str(layout.snapshot_file)

@@ -53,7 +53,7 @@ def wait_until(condition, timeout: float, what: str) -> float:
 def server_pid(campus, name: str) -> int:
     """The pid of `name`'s server: the process of their account whose parent is not theirs (kernels' parent is)."""
     uid = pwd.getpwnam(TEST_USER_PREFIX + name).pw_uid
-    pids = [pid for pid in all_pids() if status_field(pid, "Uid") == uid]
+    pids = [pid for pid in all_pids() if status_field(pid, "Uid") == uid and alive(pid)]  # zombies are gone
     servers = [pid for pid in pids if status_field(status_field(pid, "PPid") or 0, "Uid") != uid]
     assert len(servers) == 1, (name, pids, servers)
     return servers[0]
@@ -186,11 +186,7 @@ def test_reload_applies_a_new_idle_timeout_without_restarting_any_server(campus,
     assert "no user's server was stopped" in result.stdout
 
     assert new_hub_running(campus, old_hub)
-    culler = [
-        Path(f"/proc/{pid}/cmdline").read_bytes()
-        for pid in all_pids()
-        if alive(pid) and b"jupyterhub_idle_culler" in _cmdline(pid)
-    ]
+    culler = [_cmdline(pid) for pid in culler_pids(campus)]
     assert len(culler) == 1 and b"--timeout=7200" in culler[0], culler
     assert server_pid(campus, "alice") == server
     wait_until(lambda: route_works(alice), 30, "alice's route after the reload")
@@ -248,15 +244,21 @@ def test_killing_the_hub_during_a_start_burst_leaves_every_student_a_server_or_a
     wait_until(lambda: hub_answers(hub), 30, "the new hub answering")
 
     def outcome(student: Student) -> str:
-        """'running' or 'started again': each student either has a server or can start one."""
-        server = student.server()
-        if server and server.get("ready") and route_works_after_visit(student):
-            return "running"
-        if server and server.get("pending"):
-            student.wait_for_server(timeout=240)
-            return "running"
-        student.start_server()
-        return "started again"
+        """'running' or 'started again': each student either has a server, or is shown none and starts one.
+
+        A start the killed hub left pending is either finished by the new hub or, when that server never
+        answers, ended by it: the student then sees no server and starts again, as the pending page offers.
+        """
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:
+            server = student.server()
+            if server and server.get("ready") and route_works_after_visit(student):
+                return "running"
+            if not server:
+                student.start_server()
+                return "started again"
+            time.sleep(0.5)
+        raise AssertionError(f"{student.name}'s server neither ready nor gone after 240 s: {student.server()}")
 
     with ThreadPoolExecutor(4) as pool:
         outcomes = list(pool.map(outcome, students))
@@ -288,3 +290,24 @@ def test_up_stops_after_a_crash_loop_instead_of_restarting_forever(campus):
         assert "ended 6 times within 60 seconds" in hub.output()
     finally:
         hub.stop()
+
+
+def culler_pids(campus) -> list[int]:
+    """This campus's idle culler, under its lifeline under its hub (other hubs may run on the machine)."""
+    hub_pid = pid_in(run_dir(campus) / "hub.pid")
+    return [
+        pid
+        for pid in all_pids()
+        if alive(pid)
+        and b"jupyterhub_idle_culler" in _cmdline(pid)
+        and b"lifeline.py" not in _cmdline(pid)
+        and status_field(status_field(pid, "PPid") or 0, "PPid") == hub_pid
+    ]
+
+
+def test_a_killed_service_is_started_again(campus, hub):
+    [culler] = culler_pids(campus)
+    os.kill(culler, signal.SIGKILL)
+    took = wait_until(lambda: culler_pids(campus) not in ([], [culler]), 10, "a new idle culler")
+    print(f"the idle culler was back {took:.1f} s after it was killed")
+    assert hub_answers(hub)
