@@ -141,6 +141,12 @@ def detect(fs_root: Path = Path("/"), proc: Path = Path("/proc/self")) -> Cgroup
             found = Hierarchy(controller, 1, within(v1, v1_paths[controller], fs_root))
         elif unified is not None and v2_path is not None:
             base = within(unified, v2_path, fs_root)
+            if not own_v2_group(v2_path):
+                support.problems[controller] = (
+                    f"on cgroup v2 CampusHub needs a cgroup of its own, and it runs in {v2_path} with other processes "
+                    "(a login session's); run it as its systemd service: `campushub service install`"
+                )
+                continue
             available = read_words(base / "cgroup.controllers")
             if controller not in available:
                 support.problems[controller] = (
@@ -159,6 +165,12 @@ def detect(fs_root: Path = Path("/"), proc: Path = Path("/proc/self")) -> Cgroup
             continue
         support.usable[controller] = found
     return support
+
+
+def own_v2_group(path: str) -> bool:
+    """Whether the v2 cgroup CampusHub runs in is its own to divide: a systemd service's (Delegate=), CampusHub's
+    leaf in one, or the root of a container's cgroup namespace. A login session's scope is not."""
+    return path == "/" or path.endswith(".service") or path.rstrip("/").endswith("/" + HUB_LEAF)
 
 
 def read_words(path: Path) -> set[str]:

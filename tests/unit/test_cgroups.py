@@ -132,3 +132,12 @@ def test_limits_a_machine_cannot_enforce_are_refused_by_name(tmp_path):
         assert "pids: no cgroup hierarchy" in str(exc)
     else:
         raise AssertionError("a process limit without the pids controller must be refused")
+
+
+def test_a_login_sessions_v2_group_is_not_divided(tmp_path):
+    base = tmp_path / "sys/fs/cgroup/user.slice/session-4.scope"
+    base.mkdir(parents=True)
+    (base / "cgroup.controllers").write_text("cpu memory pids\n")
+    support = detect(tmp_path, fake_machine(tmp_path, V2_MOUNTINFO, "0::/user.slice/session-4.scope\n"))
+    assert not support.usable
+    assert "campushub service install" in support.problems["memory"]
