@@ -198,6 +198,19 @@ def limit_files(hierarchy: Hierarchy, limits: Limits) -> list[tuple[str, str]]:
     return []
 
 
+def users_cpu_weight(hierarchy: Hierarchy, cpus: int | None = None) -> tuple[Path, str]:
+    """The weight of all users' groups together against CampusHub's own processes beside them.
+
+    By default a group weighs as much as one busy process, so a room of students would share what one
+    hub thread gets; weighted as one process per core, they get the machine when the hub is idle and
+    the hub still gets its share when it is busy.
+    """
+    count = cpus or os.cpu_count() or 1
+    if hierarchy.version == 2:
+        return hierarchy.base / USERS / "cpu.weight", str(min(10_000, 100 * count))
+    return hierarchy.base / USERS / "cpu.shares", str(1024 * count)
+
+
 class UserCgroups:
     """Makes and removes users' groups for the limits asked; the hub (root) holds one."""
 
@@ -224,6 +237,8 @@ class UserCgroups:
         for hierarchy in self.hierarchies:
             group = hierarchy.base / USERS / name
             group.mkdir(parents=True, exist_ok=True)
+            if hierarchy.controller == "cpu":
+                write_if_present(*users_cpu_weight(hierarchy))
             write_limits(group, limit_files(hierarchy, self.limits))
             procs.append(str(group / "cgroup.procs"))
         return sorted(set(procs))

@@ -47,6 +47,7 @@ from campushub.compute.system_users import ensure_system_user
 from campushub.compute.user_logs import DEFAULT_MAX_BYTES, open_user_output
 
 FORK_TIMEOUT = 30.0
+GROUP_EMPTY_WAIT = 5.0
 # Users' servers (and their kernels, which inherit it) go first when the machine runs out of memory; CampusHub's
 # own processes are shielded (`up` lowers its own score, which the hub, proxy and fork server inherit).
 SERVER_OOM_SCORE_ADJ = 300
@@ -224,8 +225,15 @@ class CampusLocalSpawner(StartLineMixin, LocalProcessSpawner):
     async def stop(self, now: bool = False) -> None:
         await super().stop(now=now)
         cgroups = self.user_cgroups()
-        if cgroups is not None:
-            cgroups.remove(self.user.name)
+        if cgroups is None:
+            return
+        # Kernels end a moment after their server: the groups are removed once empty (a process the user left
+        # running keeps them, and the next start uses them again).
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + GROUP_EMPTY_WAIT
+        while cgroups.members(self.user.name) and loop.time() < deadline:
+            await asyncio.sleep(0.2)
+        cgroups.remove(self.user.name)
 
     async def end_orphaned_servers(self) -> None:
         """A server whose start the hub never recorded (the hub was killed mid-start) would run on unreachable,

@@ -13,6 +13,7 @@ from campushub.compute.cgroups import (
     limit_files,
     parse_mountinfo,
     parse_proc_cgroup,
+    users_cpu_weight,
 )
 
 HYBRID_MOUNTINFO = """\
@@ -101,6 +102,8 @@ def test_limits_become_the_control_files_of_each_version():
     assert v2["cpu"] == [("cpu.max", "150000 100000")]
     assert v1["pids"] == v2["pids"] == [("pids.max", "200")]
     assert limit_files(Hierarchy("memory", 1, Path("/x")), Limits(cpu=1)) == []
+    assert users_cpu_weight(Hierarchy("cpu", 1, Path("/x")), 2) == (Path("/x/users/cpu.shares"), "2048")
+    assert users_cpu_weight(Hierarchy("cpu", 2, Path("/x")), 4) == (Path("/x/users/cpu.weight"), "400")
 
 
 def test_a_users_group_is_made_with_its_limits_and_removed_once_empty(tmp_path):
