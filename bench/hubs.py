@@ -18,6 +18,7 @@ import tempfile
 import time
 import urllib.request
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
@@ -27,6 +28,8 @@ from bench import procfs
 from bench.accounts import SystemAccounts
 from bench.errors import BenchError
 from bench.ports import NoFreePorts, free_port_block
+from campushub.compute.cgroups import USERS
+from campushub.compute.cgroups import detect as detect_cgroups
 
 REPO = Path(__file__).resolve().parents[1]
 VENV_BIN = REPO / ".venv" / "bin"
@@ -35,6 +38,53 @@ STOP_GRACE_S = 30
 START_TIMEOUT_S = 180
 # Variables of an outer hub or campus that must not leak into the hubs under test.
 _FOREIGN_ENV = ("CAMPUSHUB_SNAPSHOT", "CONFIGPROXY_AUTH_TOKEN", "JUPYTERHUB_API_TOKEN", "JUPYTERHUB_SERVICE_NAME")
+# The per-user limits CampusHub runs with under --limits, as docs/operations.md suggests for a campus: generous
+# beside what an idle student uses (about 70 MiB, 20 processes and threads), so they never bind in the burst and
+# what they cost is only their bookkeeping (a cgroup per user, each server moved into it when it starts).
+LIMITS = {"memory_limit": "2G", "cpu_limit": 1, "process_limit": 256}
+# How `campushub check` names each limit in its lines ("memory limits (enforceable here with ...)").
+_CHECK_WORDS = {"memory_limit": "memory", "cpu_limit": "CPU", "process_limit": "process"}
+
+
+@dataclass
+class LimitsState:
+    """Whether a hub ran with per-user limits, with which values, and why when it did not: part of every result.
+
+    `asked` is the operator's choice: True (--limits), False (--no-limits), None (wherever this machine can
+    enforce them, which `campushub check` says).
+    """
+
+    asked: bool | None
+    on: bool = False
+    values: dict[str, object] = field(default_factory=dict)
+    why: str = ""
+
+    def as_dict(self) -> dict:
+        return {"asked": self.asked, "on": self.on, "values": dict(self.values), "why": self.why}
+
+    def describe(self) -> str:
+        if not self.on:
+            return f"off ({self.why})" if self.why else "off"
+        names = {"memory_limit": "memory {}", "cpu_limit": "CPU {} core(s)", "process_limit": "{} processes"}
+        shown = ", ".join(names[key].format(value) for key, value in self.values.items() if key in names)
+        return f"on: {shown} per user ({self.why})"
+
+
+def unenforceable_limits(check_output: str) -> dict[str, str]:
+    """The limits `campushub check` (run with none configured) says this machine cannot enforce, with its reason.
+
+    A line it does not print at all counts as not enforceable: better a run without limits that says so than a
+    hub that refuses to start.
+    """
+    problems = {}
+    for key, word in _CHECK_WORDS.items():
+        marker = f"{word} limits ("
+        line = next((line.strip() for line in check_output.splitlines() if marker in line), None)
+        if line is None:
+            problems[key] = "`campushub check` did not say whether it can be enforced"
+        elif "NOT enforceable" in line:
+            problems[key] = line.split("NOT enforceable here: ", 1)[-1].rstrip(")")
+    return problems
 
 
 def hub_port() -> int:
@@ -66,10 +116,13 @@ class Hub:
     title = ""
     ready_timeout_s = START_TIMEOUT_S
 
-    def __init__(self, students: Sequence[str], password: str, accounts: SystemAccounts) -> None:
+    def __init__(
+        self, students: Sequence[str], password: str, accounts: SystemAccounts, limits: bool | None = None
+    ) -> None:
         self.students = list(students)
         self.password = password
         self.accounts = accounts
+        self.limits = LimitsState(asked=limits)
         self.workdir: Path | None = None
         self.port = 0
         self.process: subprocess.Popen | None = None
@@ -197,6 +250,13 @@ class CampusHub(Hub):
     label = "campushub"
     title = "CampusHub"
     prefix = "bc-"
+    group_exit_wait_s = 5.0
+
+    def __init__(
+        self, students: Sequence[str], password: str, accounts: SystemAccounts, limits: bool | None = None
+    ) -> None:
+        super().__init__(students, password, accounts, limits)
+        self.groups_before: set[Path] = set()
 
     def hub_username(self, student: str) -> str:
         return student
@@ -206,6 +266,7 @@ class CampusHub(Hub):
 
     def prepare(self) -> None:
         self.accounts.require_absent(self.accounts_of_students())
+        self.groups_before = set(self.student_groups())
         self.workdir = Path(tempfile.mkdtemp(prefix="bench-campushub-"))
         self.port = hub_port()
         campushub = str(VENV_BIN / "campushub")
@@ -219,19 +280,102 @@ class CampusHub(Hub):
         if compute.get("local") is None:
             compute["local"] = {}
         compute["local"]["user_prefix"] = self.prefix
+        if self._limits_wanted():
+            compute.update(LIMITS)
+            self.limits.on, self.limits.values = True, dict(LIMITS)
+            self.limits.why = "enforced with per-user cgroups"
         with config.open("w") as out:
             yaml.dump(document, out)
         passwords = "".join(f"{self.password}\n" for _ in self.students)
         self._run(campushub, "users", "add", *self.students, "--password-stdin", input=passwords)
 
+    def _limits_wanted(self) -> bool:
+        """--limits: yes (`up` refuses them, saying why, where they cannot be enforced); --no-limits: no; neither:
+        wherever `campushub check` says this machine can enforce all three, so that `make bench` still runs (and
+        says so) where it cannot, such as a cgroup v2 machine outside a service with `Delegate=`."""
+        if self.limits.asked is not None:
+            if not self.limits.asked:
+                self.limits.why = "--no-limits"
+            return self.limits.asked
+        result = subprocess.run(
+            [str(VENV_BIN / "campushub"), "check"],
+            cwd=self.workdir,
+            env=hub_environment(),
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        problems = unenforceable_limits(result.stdout + result.stderr)
+        if problems:
+            self.limits.why = "this machine cannot enforce them: " + "; ".join(
+                f"{key}: {reason}" for key, reason in problems.items()
+            )
+            return False
+        return True
+
     def command(self) -> list[str]:
         return [str(VENV_BIN / "campushub"), "up"]
+
+    def start(self) -> None:
+        self.read_limits()
+        super().start()
+
+    def read_limits(self) -> None:
+        """What campus.yaml holds when the hub starts is what the figures were measured with, whatever a subclass
+        changed after this class's `prepare`: the results must never claim limits the hub did not have."""
+        assert self.workdir is not None
+        compute = YAML(typ="safe").load((self.workdir / "campus.yaml").read_text()).get("compute") or {}
+        values = {key: compute[key] for key in LIMITS if compute.get(key) is not None}
+        if values != self.limits.values:
+            self.limits.why = "as campus.yaml sets them" if values else "none in campus.yaml"
+        self.limits.on, self.limits.values = bool(values), values
 
     def is_ready(self) -> bool:
         return "is ready at" in self.log_text()
 
+    def why_not_started(self) -> str:
+        why = super().why_not_started()
+        if self.limits.on and "enforce" in self.log_text():
+            why += " Run the benchmark with --no-limits to measure CampusHub without per-user limits."
+        return why
+
     def adopt_accounts(self) -> None:
         self.accounts.adopt(self.accounts_of_students())
+
+    def student_groups(self) -> list[Path]:
+        """The students' cgroups that exist, in every hierarchy where CampusHub (started from this process, so in
+        the same cgroups) would make them: `<its cgroup>/users/<name>`."""
+        bases = {hierarchy.base for hierarchy in detect_cgroups().usable.values()}
+        return [
+            base / USERS / student for base in bases for student in self.students if (base / USERS / student).is_dir()
+        ]
+
+    def cleanup(self) -> None:
+        """Also remove the students' cgroups this run made: SIGTERM keeps servers running for the next `up`, so
+        CampusHub leaves their groups, and once the benchmark has ended the servers they are empty and unused."""
+        try:
+            super().cleanup()
+        finally:
+            self.remove_groups()
+
+    def remove_groups(self) -> None:
+        left = [group for group in self.student_groups() if group not in self.groups_before]
+        deadline = time.monotonic() + self.group_exit_wait_s
+        while left:
+            busy = []
+            for group in left:
+                try:
+                    group.rmdir()
+                except FileNotFoundError:
+                    continue
+                except OSError:
+                    busy.append(group)  # a killed process leaves its group a moment after it ends
+            left = busy
+            if left and time.monotonic() > deadline:
+                print(f"Could not remove the cgroups {', '.join(map(str, left))}: remove them with rmdir once empty.")
+                return
+            if left:
+                time.sleep(0.2)
 
 
 class WarmedCampusHub(CampusHub):
@@ -325,6 +469,7 @@ class StockJupyterHub(Hub):
         return self.prefix + student
 
     def prepare(self) -> None:
+        self.limits.why = "LocalProcessSpawner cannot enforce limits"
         self.accounts.require_absent(self.accounts_of_students())
         self.workdir = Path(tempfile.mkdtemp(prefix="bench-stock-"))
         # Students' homes live here: their accounts must be able to enter it, not to list it.

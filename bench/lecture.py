@@ -13,11 +13,14 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from bench import cputree, measure
 from bench.accounts import uid_of
-from bench.hubs import Hub
+from bench.hubs import Hub, LimitsState
 from bench.students import Failure, SimulatedStudent, Stopped, StudentFailed
+from campushub.compute.cgroups import USERS, Hierarchy
+from campushub.compute.cgroups import detect as detect_cgroups
 
 
 @dataclass(frozen=True)
@@ -55,8 +58,14 @@ class StudentRecord:
     kernel_cpu_s: float | None = None
     server_pids: list[int] = field(default_factory=list)
     server_found_by: str | None = None
+    server_cgroups: dict[str, str] = field(default_factory=dict)  # controller -> group of the server process
     pss_mib: float | None = None
     pss_processes: int | None = None
+    # With limits on, read with the PSS: the account's processes (server, kernels, what they started) outside its
+    # user's cgroup; anything above 0 runs without the limits CampusHub was asked to enforce.
+    outside_user_group: int | None = None
+    group_memory_mib: float | None = None  # what the user's memory cgroup is charged, the figure its limit counts
+    cpu_throttled_s: float | None = None  # time the user's group was held back by its CPU quota, burst and idle
     rtt_ms: list[float] = field(default_factory=list)
     warm_failure: dict | None = None
 
@@ -76,6 +85,71 @@ class HubRun:
     failures: list[Failure]
     hub_pss_mib: float | None  # the hub's own processes, students' excluded, read with the students' PSS
     hub_processes: int | None
+    limits: LimitsState
+
+
+LIMIT_CONTROLLERS = ("memory", "cpu", "pids")
+
+
+def process_cgroups(pid: int) -> dict[str, str]:
+    """The groups a process is in for the controllers that enforce limits: the cgroup v1 ones where the machine
+    has them, otherwise the v2 group (as `unified`). With limits on, a server must be in its user's group in each,
+    or the limits were only configured, not enforced."""
+    try:
+        text = Path(f"/proc/{pid}/cgroup").read_text()
+    except OSError:
+        return {}
+    v1: dict[str, str] = {}
+    unified: dict[str, str] = {}
+    for line in text.splitlines():
+        _, names, path = line.split(":", 2)
+        if names == "":
+            unified["unified"] = path
+        v1.update({name: path for name in names.split(",") if name in LIMIT_CONTROLLERS})
+    return v1 or unified
+
+
+def in_user_group(groups: dict[str, str], hub_username: str) -> bool:
+    """Whether the server is in its user's group (`<CampusHub's cgroup>/users/<hub username>`) in every one."""
+    return bool(groups) and all(path.endswith(f"/users/{hub_username}") for path in groups.values())
+
+
+def read_fields(path: Path) -> dict[str, int]:
+    """A cgroup file of `key value` lines (cpu.stat, memory.events) or a single number (as key "")."""
+    try:
+        lines = path.read_text().splitlines()
+    except OSError:
+        return {}
+    found = {}
+    for line in lines:
+        words = line.split()
+        if len(words) == 1 and words[0].isdigit():
+            found[""] = int(words[0])
+        elif len(words) == 2 and words[1].isdigit():
+            found[words[0]] = int(words[1])
+    return found
+
+
+def group_readings(hierarchies: dict[str, Hierarchy], hub_username: str) -> tuple[float | None, float | None]:
+    """(MiB the user's memory group is charged, seconds its CPU quota held it back), from its own files.
+
+    The charge is not the PSS: a page is charged to the group of the process that first touched it, so what a
+    forked server shares with the fork server stays charged to CampusHub's group, and only what the user's
+    processes wrote or loaded themselves counts against the user's limit.
+    """
+    memory_mib = throttled_s = None
+    if "memory" in hierarchies:
+        group = hierarchies["memory"].base / USERS / hub_username
+        v2 = hierarchies["memory"].version == 2
+        charged = read_fields(group / ("memory.current" if v2 else "memory.usage_in_bytes")).get("")
+        memory_mib = None if charged is None else round(charged / (1 << 20), 2)
+    if "cpu" in hierarchies:
+        stat = read_fields(hierarchies["cpu"].base / USERS / hub_username / "cpu.stat")
+        if "throttled_usec" in stat:
+            throttled_s = stat["throttled_usec"] / 1e6
+        elif "throttled_time" in stat:
+            throttled_s = stat["throttled_time"] / 1e9
+    return memory_mib, throttled_s
 
 
 class _LastResult:
@@ -183,18 +257,29 @@ def run_lecture(hub: Hub, plan: Plan, password: str, stop: threading.Event) -> H
             record.kernel_cpu_s = cpu.kernel_cpu_s
             record.server_pids = cpu.server_pids
             record.server_found_by = cpu.found_by
+            if cpu.server_pids:
+                record.server_cgroups = process_cgroups(cpu.server_pids[0])
 
     with _KeepAlive(students):
         try:
             _burst(records, students, journey, window, stop)
             if stop.wait(plan.idle_s):
                 raise Stopped
+            hierarchies = detect_cgroups().usable if hub.limits.on else {}
             for record in records:
                 uid = uid_of(record.account)
                 if record.ok and uid is not None:
                     memory = measure.user_pss(uid)
                     record.pss_mib = round(memory.pss_mib, 2)
                     record.pss_processes = memory.processes
+                    if hub.limits.on:
+                        record.outside_user_group = sum(
+                            not in_user_group(process_cgroups(process.pid), record.hub_username)
+                            for process in measure.user_processes(uid)
+                        )
+                        record.group_memory_mib, record.cpu_throttled_s = group_readings(
+                            hierarchies, record.hub_username
+                        )
             uids = {uid for uid in (uid_of(record.account) for record in records) if uid is not None}
             if hub.process is not None:
                 hub_memory = measure.tree_pss(hub.process.pid, uids)
@@ -211,4 +296,6 @@ def run_lecture(hub: Hub, plan: Plan, password: str, stop: threading.Event) -> H
                 window.tree.stop()  # already stopped after a complete burst; this ends an interrupted one
             for student in students:
                 student.close()
-    return HubRun(hub.label, hub.title, hub.url, background, window, records, failures, hub_pss_mib, hub_processes)
+    return HubRun(
+        hub.label, hub.title, hub.url, background, window, records, failures, hub_pss_mib, hub_processes, hub.limits
+    )

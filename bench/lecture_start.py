@@ -78,6 +78,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--only", choices=ORDER, help="run one hub only")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="results directory (default bench/results)")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds per student before it fails (300)")
+    parser.add_argument(
+        "--limits",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="CampusHub with per-user limits (memory 2G, CPU 1, 256 processes) or without; "
+        "default: with them wherever `campushub check` says this machine can enforce them",
+    )
     args = parser.parse_args(argv)
     if not 1 <= args.users <= 999:
         parser.error("--users must be between 1 and 999")
@@ -138,13 +145,15 @@ def run_hub(
     signals: Signals,
     stem: str,
     out: Path,
+    limits: bool | None,
 ) -> tuple[lecture.HubRun, dict]:
     """One hub from setup to removal; returns its run and what its log showed."""
-    hub = hubs.HUBS[label](plan.student_names(), password, owned)
+    hub = hubs.HUBS[label](plan.student_names(), password, owned, limits)
     log: dict = {}
     try:
         print(f"{hub.title}: setting up {plan.users} students ...", flush=True)
         hub.prepare()
+        print(f"{hub.title}: per-user limits {hub.limits.describe()}", flush=True)
         hub.start()
         print(
             f"{hub.title}: running at {hub.url}; settling {plan.settle_s:.0f} s, then {plan.users} sign-ins "
@@ -198,7 +207,7 @@ def benchmark(args: argparse.Namespace, signals: Signals) -> int:
         for index, label in enumerate(order):
             if index:
                 time.sleep(SETTLE_S)
-            run, logs[label] = run_hub(label, plan, password, owned, signals, stem, args.out)
+            run, logs[label] = run_hub(label, plan, password, owned, signals, stem, args.out, args.limits)
             runs.append(run)
     finally:
         signals.cleaning = True
@@ -220,6 +229,8 @@ def benchmark(args: argparse.Namespace, signals: Signals) -> int:
             "rtt_students": plan.rtt_students,
             "rtt_executes_each": plan.rtt_executes,
             "order": order,
+            "limits_asked": args.limits,
+            "limits": hubs.LIMITS,
         },
         "environment": report.environment(hubs.REPO),
         "hubs": {run.label: report.run_document(run, summaries[run.label], logs.get(run.label, {})) for run in runs},
@@ -241,6 +252,8 @@ def benchmark(args: argparse.Namespace, signals: Signals) -> int:
         f"Lecture start: {plan.users} students, sign-ins over {plan.window_s:g} s; {environment['cpus']} CPUs, "
         f"JupyterHub {environment['versions']['jupyterhub']}"
     )
+    print("Per-user limits:")
+    print("\n".join(report.limits_lines(runs, summaries)))
     print(report.table(summaries, titles))
     failures = report.failure_lines(runs)
     if failures:

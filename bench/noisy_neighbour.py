@@ -122,7 +122,7 @@ class NeighbourCampusHub(hubs.CampusHub):
     def __init__(
         self, students: Sequence[str], password: str, owned: accounts.SystemAccounts, cpu_limit: float | None
     ) -> None:
-        super().__init__(students, password, owned)
+        super().__init__(students, password, owned, limits=False)  # it sets cpu_limit alone, below
         self.cpu_limit = cpu_limit
         self.label = "no-limit" if cpu_limit is None else "cpu-limit"
         self.new_groups: list[Path] = []  # the users' cgroups this run made, removed after it when empty

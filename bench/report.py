@@ -63,10 +63,28 @@ def failure_lines(runs: list[HubRun]) -> list[str]:
     return lines
 
 
+def limits_lines(runs: list[HubRun], summaries: Mapping[str, dict]) -> list[str]:
+    """Per hub, whether it ran with per-user limits: figures with and without them are not the same comparison."""
+    lines = []
+    for run in runs:
+        line = f"  {run.title}: {run.limits.describe()}"
+        if run.limits.on:
+            summary = summaries[run.label]
+            line += (
+                f"; {summary['servers_in_user_cgroups']}/{summary['completed']} servers in their user's cgroup, "
+                f"{summary['processes_outside_user_cgroups']} of the students' processes outside it; "
+                f"charged to a user's memory group {_fmt(summary['group_memory_mib'], 'MiB')} MiB, "
+                f"held back by the CPU quota {_fmt(summary['cpu_throttled_s'], 's')} s (means)"
+            )
+        lines.append(line)
+    return lines
+
+
 def run_document(run: HubRun, summary: dict, log: dict) -> dict:
     return {
         "title": run.title,
         "url": run.url,
+        "limits": run.limits.as_dict(),
         "summary": summary,
         "burst": {
             "elapsed_s": round(run.burst.elapsed_s, 3),
@@ -131,7 +149,9 @@ def write_chart(path: Path, runs: list[HubRun], summaries: Mapping[str, dict]) -
     )
     grouped(rtt, [("p50", ("rtt_ms", "p50")), ("p95", ("rtt_ms", "p95"))], "Warm execute round trip", "ms")
     students = max(len(run.students) for run in runs)
-    figure.suptitle(f"Lecture start: {students} students")
+    limited = [run.title for run in runs if run.limits.on]
+    with_limits = f"; per-user limits on for {', '.join(limited)}" if limited else "; no per-user limits"
+    figure.suptitle(f"Lecture start: {students} students{with_limits}")
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)

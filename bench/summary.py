@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from statistics import fmean
 
 from bench import cputree
-from bench.lecture import HubRun
+from bench.lecture import HubRun, in_user_group
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:
@@ -76,6 +76,13 @@ def summarize(run: HubRun) -> dict:
         "rtt_ms": {"p50": _round(percentile(rtts, 50), 2), "p95": _round(percentile(rtts, 95), 2)},
         "rtt_samples": len(rtts),
         "retries_429": sum(record.retries_429 for record in run.students),
+        # Not a cost, so not in METRICS: whether the figures were taken with per-user limits, and proof that they
+        # were enforced (servers found inside their user's cgroup), not only written in campus.yaml.
+        "limits_on": run.limits.on,
+        "servers_in_user_cgroups": sum(in_user_group(r.server_cgroups, r.hub_username) for r in completed),
+        "processes_outside_user_cgroups": sum(r.outside_user_group or 0 for r in completed),
+        "group_memory_mib": _round(_mean([r.group_memory_mib for r in completed]), 1),
+        "cpu_throttled_s": _round(_mean([r.cpu_throttled_s for r in completed]), 3),
     }
 
 

@@ -73,10 +73,22 @@ def test_two_students_on_both_hubs_give_every_figure(tmp_path: Path):
         assert hub["burst"]["hub_tree"]["error"] is None, (label, hub["burst"]["hub_tree"])
         assert summary["rtt_samples"] == 2 * 50, (label, summary)
         assert summary["rtt_ms"]["p95"] >= summary["rtt_ms"]["p50"] > 0, (label, summary)
+    # Per-user limits: on by default wherever this machine can enforce them, and then enforced, not only written
+    # down: every process of every student inside that student's cgroup. Stock JupyterHub cannot have them.
+    assert document["hubs"]["stock"]["limits"]["on"] is False
+    for label in ("campushub", "campushub-warmed"):
+        limits, summary = document["hubs"][label]["limits"], document["hubs"][label]["summary"]
+        assert summary["limits_on"] is limits["on"], (label, limits, summary)
+        if limits["on"]:
+            assert limits["values"] == document["plan"]["limits"], (label, limits)
+            assert summary["servers_in_user_cgroups"] == 2, (label, summary)
+            assert summary["processes_outside_user_cgroups"] == 0, (label, summary)
+        else:
+            assert limits["why"], (label, limits)
     ratios = document["ratios_campushub_over_stock"]
     assert ratios["first_result_s.p50"] > 0 and ratios["pss_mib"] > 0, ratios
 
     # The table reached the terminal, and nothing the run made outlived it.
-    assert "CampusHub / stock" in result.stdout
+    assert "CampusHub / stock" in result.stdout and "Per-user limits:" in result.stdout
     assert all(PART_LABELS[part] in result.stdout for part in (*PARTS, "rest_of_machine")), result.stdout
     assert accounts_present(["bc-s001", "bc-s002", "bs-s001", "bs-s002"]) == []
