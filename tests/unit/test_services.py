@@ -9,10 +9,13 @@ import pytest
 
 from campushub.config.schema import CampusConfig
 from campushub.courses.directory import roster_directory
+from campushub.hub import lifeline
 from campushub.hub.layout import Layout
 from campushub.hub.settings import hub_settings
 from campushub.services import Service, service_settings
 from campushub.services.builtin import CLI_SERVICE, COURSES_SERVICE, CULLER_SERVICE, builtin_services, courses_scopes
+
+LIFELINE = lifeline.__file__
 
 LDAP = {
     "url": "ldaps://ldap.example.edu",
@@ -37,7 +40,8 @@ def test_a_service_gets_a_role_of_its_own_with_its_scopes(tmp_path: Path) -> Non
     service = Service(name="reports", command=("reports",), scopes=("read:users:name!group=staff", "read:servers"))
     settings = service_settings([service], make_layout(tmp_path))["JupyterHub"]
     [spec] = settings["services"]
-    assert spec["command"][-1] == "reports" and spec["command"][-2].endswith("lifeline.py")  # ends with the hub
+    # On a lifeline: it ends with the hub, and is started again if it crashes.
+    assert spec["command"][-3:] == [str(LIFELINE), "--restart", "reports"]
     assert {key: value for key, value in spec.items() if key != "command"} == {"name": "reports", "display": False}
     assert settings["load_roles"] == [
         {"name": "reports", "scopes": ["read:users:name!group=staff", "read:servers"], "services": ["reports"]}
