@@ -18,6 +18,13 @@ Isolation is that of a normal spawn:
 - root and system accounts (uid 0, or outside login.defs' UID_MIN..UID_MAX) are refused;
 - the parent starts with no secrets in its environment and imports only library code.
 
+Kernels are forked the same way, one level down: each server, already the user, forks a *kernel template*
+before it starts (`start_kernel_template`), which inherits these imports (ipykernel's among them) and forks
+a kernel per request of its own server (kernel_fork.py in the servers' Jupyter configuration). It is the
+user's own process, in the user's cgroups; only its server can reach it (a socket pair, no path), it
+answers only its own uid, and, as here, it only takes connections and forks: the kernel's child reads the
+request (and the connection file holding the kernel's key) after the fork.
+
 This file must not import CampusHub: the user environment may not have it installed.
 
     python forkserver.py SOCKET_PATH
@@ -25,8 +32,11 @@ This file must not import CampusHub: the user environment may not have it instal
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import gc
 import importlib
+import importlib.util
 import json
 import os
 import random
@@ -35,9 +45,20 @@ import signal
 import socket
 import struct
 import sys
+import threading
 
 READY = "campushub-forkserver ready"
 MAX_REQUEST = 1 << 20
+# The descriptor of a forked server's end of the socket pair to its kernel template (kernel_fork.py takes it
+# out of the environment).
+KERNEL_TEMPLATE_ENV = "CAMPUSHUB_KERNEL_TEMPLATE"
+# Variables the interpreter (or a preloaded module: debugpy, IPython) read once at start: a kernel forked from
+# this process has this process's values, so a kernel whose environment says otherwise starts afresh instead.
+INTERPRETER_PREFIXES = ("PYTHON", "PYDEVD", "DEBUGPY", "IPYTHON_SUPPRESS_CONFIG_ERRORS")
+STARTUP_SETTINGS = {key: value for key, value in os.environ.items() if key.startswith(INTERPRETER_PREFIXES)}
+# What the preloaded modules put into the environment when imported (debugpy's PYDEVD_USE_FRAME_EVAL): a
+# kernel started afresh has it from its own imports, so a forked kernel gets it back (set by `preload`).
+PRELOAD_ENVIRONMENT: dict[str, str] = {}
 # Imported before any fork; optional ones are skipped when the environment lacks them. Not
 # jupyterhub.singleuser.app: importing it patches jupyter_server's handlers for the legacy
 # (non-extension) mode and breaks the extension mode every server here runs in.
@@ -87,6 +108,17 @@ PRELOAD = (
     "jupyter_server.view.handlers",
     "psutil",
     "tornado.platform.asyncio",
+    # What a kernel imports to start (profiled), for the kernel templates: ipykernel, its debugger (debugpy)
+    # and IPython's parts it loads. None of it starts a thread or opens a file or socket when imported.
+    "ipykernel.kernelapp",
+    "ipykernel.ipkernel",
+    "ipykernel.zmqshell",
+    "ipykernel.debugger",
+    "IPython.core.completerlib",
+    "IPython.core.debugger",
+    "IPython.core.logger",
+    "IPython.core.oinspect",
+    "IPython.extensions.storemagic",
 )
 
 
@@ -117,6 +149,7 @@ def uid_range(path: str = LOGIN_DEFS) -> tuple[int, int]:
 
 
 def preload() -> list[str]:
+    before = dict(os.environ)
     loaded = []
     for name in PRELOAD:
         try:
@@ -124,6 +157,7 @@ def preload() -> list[str]:
         except Exception:  # an optional piece this environment does not have: the child imports what it needs
             continue
         loaded.append(name)
+    PRELOAD_ENVIRONMENT.update({key: value for key, value in os.environ.items() if before.get(key) != value})
     return loaded
 
 
@@ -238,6 +272,8 @@ def serve_child(conn: socket.socket) -> None:
         conn.sendall(json.dumps({"pid": os.getpid()}).encode() + b"\n")
         conn.close()
         os.closerange(3, os.sysconf("SC_OPEN_MAX"))  # the request's socket and anything else inherited
+        del request, output  # nothing of the request goes on into the kernel template
+        start_kernel_template()
         from jupyterhub.singleuser import main
 
         status = main() or 0
@@ -249,6 +285,188 @@ def serve_child(conn: socket.socket) -> None:
         except OSError:
             print(f"campushub-forkserver: {type(exc).__name__}: {exc}", file=sys.stderr)
     finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)
+
+
+def set_command_line(words: list[str]) -> None:
+    """Show `words` as this process's command line in /proc/<pid>/cmdline, and so in `ps`, as setproctitle does.
+
+    A forked kernel otherwise keeps the fork server's command line: to `ps`, and to anything that tells
+    kernels from servers by their command line, it would look like a server. The new one is written over
+    the original arguments' memory, so it is cut to their length.
+    """
+    try:
+        with open("/proc/self/stat", "rb") as stat:
+            fields = stat.read().rsplit(b")", 1)[1].split()
+        start, end = int(fields[45]), int(fields[46])  # arg_start and arg_end, fields 48 and 49 of stat(5)
+        if not start or end <= start:
+            return
+        import ctypes
+
+        text = b"\0".join(word.encode() for word in words)[: end - start - 1]
+        ctypes.memmove(start, text + b"\0" * (end - start - len(text)), end - start)
+    except (OSError, ValueError, IndexError, ImportError):
+        return  # only what `ps` shows: the kernel is the same either way
+
+
+def start_kernel_template() -> None:
+    """In a forked server, as the user and before Jupyter starts: fork the template its kernels are forked from.
+
+    It has to be now: the server has no threads, event loop or zmq context yet, and everything preloaded
+    is shared with the template copy-on-write. The two are joined by a socket pair, not a socket with a
+    path: no other process can address the template at all, and no socket file is left in a directory
+    of the user's (where `users remove` would archive it). The server keeps its end, not inherited by
+    what it starts (close-on-exec), at the descriptor number $CAMPUSHUB_KERNEL_TEMPLATE gives.
+    """
+    try:
+        server_end, template_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    except OSError as exc:
+        print(f"campushub-forkserver: no kernel template, kernels start afresh ({exc})", file=sys.stderr)
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:
+        status = 1
+        try:
+            server_end.close()
+            status = serve_kernels(template_end) or 0
+        except SystemExit as exc:
+            status = exc.code if isinstance(exc.code, int) else 0
+        except BaseException as exc:
+            print(f"campushub kernel template: {type(exc).__name__}: {exc}", file=sys.stderr)
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(status)
+    template_end.close()
+    os.environ[KERNEL_TEMPLATE_ENV] = str(server_end.detach())  # stays open for the server's whole life
+
+
+def serve_kernels(control: socket.socket) -> int:
+    """The kernel template's loop, as `serve`'s: take a connection, fork; leave with the server that started it.
+
+    Each message on `control` is one byte and one descriptor: a fresh connection from the server, on
+    which the forked child (never this process) reads the kernel's request.
+    """
+    parent = os.getppid()
+    os.environ.clear()  # each request brings the kernel's whole environment; the template keeps none
+    signal.signal(signal.SIGCHLD, _reap)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a ^C for the server's session is not for the template
+    gc.collect()
+    gc.freeze()
+    while os.getppid() == parent:
+        try:
+            readable, _, _ = select.select([control], [], [], 1.0)
+        except InterruptedError:
+            continue
+        if not readable:
+            continue
+        try:
+            data, fds, _flags, _addr = socket.recv_fds(control, 16, 1)
+        except InterruptedError:
+            continue
+        if not data and not fds:
+            break  # the server closed its end: it has exited
+        for fd in fds[1:]:
+            os.close(fd)
+        if not fds:
+            continue
+        pid = os.fork()
+        if pid == 0:
+            control.close()
+            serve_kernel(socket.socket(fileno=fds[0]))
+        os.close(fds[0])
+    return 0
+
+
+def kernel_request_problem(request: dict) -> str | None:
+    """Why this template cannot be the kernel asked for (None: it can): it runs only this interpreter's ipykernel."""
+    env = request.get("env")
+    if not isinstance(env, dict) or not isinstance(request.get("connection_file"), str):
+        return "a malformed request"
+    settings = {key: value for key, value in env.items() if key.startswith(INTERPRETER_PREFIXES)}
+    if settings != STARTUP_SETTINGS:
+        changed = sorted(set(settings.items()) ^ set(STARTUP_SETTINGS.items()))
+        return f"interpreter settings differ from the template's: {', '.join(sorted({key for key, _ in changed}))}"
+    return None
+
+
+def receive_kernel_request(conn: socket.socket) -> tuple[dict, list[int]]:
+    """The kernel's request and its standard streams (stdin, stdout, stderr: the server's, by SCM_RIGHTS)."""
+    data, fds, _flags, _addr = socket.recv_fds(conn, 65536, 3)
+    if data and not data.endswith(b"\n"):
+        data += read_line(conn, MAX_REQUEST - len(data))
+    return json.loads(data), fds
+
+
+def serve_kernel(conn: socket.socket) -> None:
+    """In the template's child: become the kernel asked for, as `python -m ipykernel_launcher -f FILE` would be."""
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    status = 1
+    started = False
+    try:
+        if peer_uid(conn) != os.getuid():
+            raise PermissionError("request from another account")
+        request, fds = receive_kernel_request(conn)
+        problem = kernel_request_problem(request)
+        if problem:
+            raise ValueError(problem)
+        os.setsid()  # a session and process group of its own: the server signals the group (interrupt, kill)
+        random.seed()
+        os.environ.clear()
+        os.environ.update(request["env"])
+        for key, value in PRELOAD_ENVIRONMENT.items():
+            os.environ.setdefault(key, value)
+        os.environ["JPY_PARENT_PID"] = str(os.getppid())  # ipykernel leaves when its parent (this template) does
+        os.chdir(request.get("cwd") or os.getcwd())
+        launcher = importlib.util.find_spec("ipykernel_launcher")
+        sys.argv = [launcher.origin if launcher and launcher.origin else "ipykernel_launcher", "-f"]
+        sys.argv.append(request["connection_file"])
+        # `python -m` puts the working directory first on sys.path and ipykernel_launcher takes it out; here
+        # the first entry is this file's directory, which a kernel has no business importing from.
+        if sys.path and sys.path[0] == os.path.dirname(os.path.abspath(__file__)):
+            del sys.path[0]
+        connection_file = request["connection_file"]
+        set_command_line([sys.executable, "-m", "ipykernel_launcher", "-f", connection_file])
+        sys.stdout.flush()
+        sys.stderr.flush()
+        streams = fds if len(fds) == 3 else [os.open(os.devnull, os.O_RDWR)] * 3
+        for target, source in enumerate(streams):
+            os.dup2(source, target)
+        conn.sendall(json.dumps({"pid": os.getpid()}).encode() + b"\n")
+        # Only once the server holds this pid: one that gave up waiting starts the kernel afresh instead.
+        if read_line(conn, 16) != b"go\n":
+            raise ConnectionError("the server gave up on this kernel")
+        conn.close()
+        os.closerange(3, os.sysconf("SC_OPEN_MAX"))
+        from ipykernel.kernelapp import IPKernelApp
+
+        # launch_new_instance, with what ipykernel took from the environment as a trait default when it was
+        # imported here, long before this kernel's environment: the parent it stops with (ParentPollerUnix).
+        started = True
+        IPKernelApp.launch_instance(parent_handle=os.getppid())
+        status = 0
+    except SystemExit as exc:
+        status = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except BaseException as exc:  # tell the server (which starts the kernel afresh), then leave
+        try:
+            conn.sendall(json.dumps({"error": f"{type(exc).__name__}: {exc}"}).encode() + b"\n")
+        except OSError:
+            print(f"campushub kernel template: {type(exc).__name__}: {exc}", file=sys.stderr)
+    finally:
+        # What the interpreter does on the way out, which os._exit skips: wait for the user's non-daemon
+        # threads, then run atexit (IPython's history, the user's own handlers).
+        if started:
+            with contextlib.suppress(Exception):
+                threading._shutdown()
+            with contextlib.suppress(Exception):
+                atexit._run_exitfuncs()
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(status)

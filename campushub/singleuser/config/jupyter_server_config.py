@@ -19,11 +19,15 @@ c.LabApp.app_settings_dir = os.path.join(os.path.dirname(os.path.abspath(__file_
 # until the earlier ones were acknowledged: ~40 ms per cell on a delayed-ACK peer.
 from jupyter_server.services.kernels.connection.channels import ZMQChannelsWebsocketConnection  # noqa: E402
 
-# A kernel stopped for reaching the memory limit says so under the cell that was running (memory_notice.py).
+# A kernel stopped for reaching the memory limit says so under the cell that was running (memory_notice.py);
+# Python kernels are forked from the server's kernel template when it has one (kernel_fork.py).
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from kernel_fork import PROVISIONER_NAME, register  # noqa: E402
 from memory_notice import MemoryLimitNotice  # noqa: E402
 
 sys.path.pop(0)
+if register():
+    c.KernelProvisionerFactory.default_provisioner_name = PROVISIONER_NAME
 
 
 class NoDelayKernelConnection(MemoryLimitNotice, ZMQChannelsWebsocketConnection):
