@@ -123,6 +123,8 @@ def _add_tree(tar: tarfile.TarFile, top: Path, prefix: str, archive: Archive) ->
     for path in paths:
         arcname = prefix + ("/" + str(path.relative_to(top)) if path != top else "")
         info = tar.gettarinfo(str(path), arcname)
+        if info is None:  # a socket (tmux's, a kernel's): nothing a tar can hold, nothing to keep
+            continue
         if info.isreg():
             with path.open("rb") as handle:
                 hashing = _Hashing(handle)

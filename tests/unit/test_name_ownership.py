@@ -174,3 +174,18 @@ def test_owned_files_finds_top_most_entries_of_a_uid(tmp_path: Path) -> None:
     os.chown(mine / "inner", 4242, 4242)
     os.chown(other / "deep.txt", 4242, 4242)
     assert sorted(owned_files([tmp_path], 4242)) == [mine, other / "deep.txt"]
+
+
+def test_a_socket_left_in_a_home_is_skipped_and_the_rest_archived(tmp_path: Path) -> None:
+    import socket
+    import tarfile
+
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "notes.txt").write_text("mine")
+    with socket.socket(socket.AF_UNIX) as listener:
+        listener.bind(str(home / "tmux-0"))  # what tmux or a kernel leaves behind
+        archive = write_archive(tmp_path / "archive", "bob", home, [], {})
+    with tarfile.open(archive.path) as tar:
+        names = tar.getnames()
+    assert "home/notes.txt" in names and "home/tmux-0" not in names
