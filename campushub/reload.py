@@ -79,6 +79,16 @@ def active_users(api: HubAPI) -> Iterator[dict]:
         offset += PAGE
 
 
+def wait_until_token_known(api: HubAPI, tries: int = 10) -> None:
+    """A token written to the database a moment ago may not be visible yet to the hub's own database session
+    (SQLite shows a reader the snapshot its transaction began with): ask again for a few seconds."""
+    for _ in range(tries):
+        status, _ = api.request("GET", "/user")
+        if status != 403:
+            return
+        time.sleep(0.3)
+
+
 def stop_all_servers(config: CampusConfig, wait: float = STOP_WAIT) -> int:
     """Stop every user's servers through the running hub; returns how many were asked to stop.
 
@@ -91,6 +101,7 @@ def stop_all_servers(config: CampusConfig, wait: float = STOP_WAIT) -> int:
         raise UserError("the hub has not run with the campushub-cli service yet")
     api = HubAPI(url, token)
     try:
+        wait_until_token_known(api)
         asked = 0
         for user in list(active_users(api)):
             for server in user.get("servers") or {}:
