@@ -79,16 +79,6 @@ def active_users(api: HubAPI) -> Iterator[dict]:
         offset += PAGE
 
 
-def wait_until_token_known(api: HubAPI, tries: int = 10) -> None:
-    """A token written to the database a moment ago may not be visible yet to the hub's own database session
-    (SQLite shows a reader the snapshot its transaction began with): ask again for a few seconds."""
-    for _ in range(tries):
-        status, _ = api.request("GET", "/user")
-        if status != 403:
-            return
-        time.sleep(0.3)
-
-
 def stop_all_servers(config: CampusConfig, wait: float = STOP_WAIT) -> int:
     """Stop every user's servers through the running hub; returns how many were asked to stop.
 
@@ -99,9 +89,8 @@ def stop_all_servers(config: CampusConfig, wait: float = STOP_WAIT) -> int:
     token = service_token(database_url(config, layout), CLI_SERVICE, "campushub stop servers")
     if token is None:
         raise UserError("the hub has not run with the campushub-cli service yet")
-    api = HubAPI(url, token)
+    api = HubAPI(url, token).wait_until_known()
     try:
-        wait_until_token_known(api)
         asked = 0
         for user in list(active_users(api)):
             for server in user.get("servers") or {}:

@@ -52,7 +52,7 @@ def hub_api_for_cli(config: CampusConfig, layout: Layout) -> HubAPI | None:
     token = service_token(database_url(config, layout), CLI_SERVICE, "campushub users remove")
     if token is None:
         raise UserError("the running CampusHub predates this version: restart it (`campushub up`), then retry.")
-    return HubAPI(url, token)
+    return HubAPI(url, token).wait_until_known()
 
 
 def stop_and_delete_hub_user(api: HubAPI, name: str) -> None:

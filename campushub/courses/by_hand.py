@@ -38,7 +38,7 @@ def warm_by_hand(config: CampusConfig, course_id: str) -> WarmReport:
         if token is None:
             raise UserError(NOT_STARTED)
         try:
-            report = warm(HubAPI(url, token), course, roster_directory(running))
+            report = warm(HubAPI(url, token).wait_until_known(), course, roster_directory(running))
         finally:
             revoke_token(db_url, token)
     except HubAPIError as exc:

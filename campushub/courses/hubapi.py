@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
 import urllib.request
 from urllib.parse import quote
@@ -37,6 +38,16 @@ class HubAPI:
                 return exc.code, text
         except OSError as exc:
             raise HubAPIError(f"{method} {self.api_url}{path}: {exc}") from None
+
+    def wait_until_known(self, tries: int = 10) -> HubAPI:
+        """A token written to the database a moment ago may not be visible yet to the hub's own database session
+        (SQLite shows a reader the snapshot its transaction began with): ask for a few seconds before using it."""
+        for _ in range(tries):
+            status, _ = self.request("GET", "/user")
+            if status != 403:
+                break
+            time.sleep(0.3)
+        return self
 
     def user(self, name: str) -> dict | None:
         status, body = self.request("GET", f"/users/{quote(name)}")
