@@ -182,8 +182,8 @@ def test_a_kernel_that_dies_is_noticed_and_restarted(student):
 
 
 def test_the_r_kernel_starts_the_usual_way(student):
-    if "ir" not in student.server_api("GET", "/kernelspecs").json()["kernelspecs"]:
-        pytest.skip("no R kernel (IRkernel) in this environment")
+    kernelspecs = student.server_api("GET", "/kernelspecs").json()["kernelspecs"]
+    assert "ir" in kernelspecs, "no R kernel: `make test-deps` installs r-cran-irkernel and registers it"
     server = server_pid(f"{TEST_USER_PREFIX}kim")
     kernel = student.kernel("ir")
     try:
