@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import textwrap
@@ -23,12 +22,12 @@ import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from types import FrameType
 
 # Run as a script, this file's directory is on sys.path, not the checkout that holds the `bench` package.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import accounts, errors, hubs, lecture, report, summary
+from bench.interrupts import Interrupted, Signals
 
 DEFAULT_OUT = hubs.REPO / "bench" / "results"
 ORDER = ("campushub", "campushub-warmed", "stock")
@@ -36,37 +35,6 @@ SETTLE_S = 5.0
 IDLE_S = 5.0
 RTT_STUDENTS = 10
 RTT_EXECUTES = 50
-
-
-class Interrupted(Exception):
-    pass
-
-
-class Signals:
-    """Ctrl-C / SIGTERM end the run by raising in the main thread, but never while it is cleaning up."""
-
-    def __init__(self, stop: threading.Event) -> None:
-        self.stop = stop
-        self.cleaning = False
-        self.received: str | None = None
-
-    def install(self) -> None:
-        signal.signal(signal.SIGINT, self._handle)
-        signal.signal(signal.SIGTERM, self._handle)
-
-    def _handle(self, signum: int, frame: FrameType | None) -> None:
-        self.stop.set()
-        self.received = signal.Signals(signum).name
-        if self.cleaning:
-            print(f"{self.received}: still stopping the hubs and removing the accounts, one moment.", flush=True)
-            return
-        raise Interrupted(self.received)
-
-    def done_cleaning(self) -> None:
-        """A signal that arrived while cleaning up still ends the run, now that it is safe to."""
-        self.cleaning = False
-        if self.received:
-            raise Interrupted(self.received)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

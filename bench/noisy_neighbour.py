@@ -27,12 +27,10 @@ import sys
 import textwrap
 import threading
 import time
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from types import FrameType
 
 # Run as a script, this file's directory is on sys.path, not the checkout that holds the `bench` package.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -41,6 +39,7 @@ import websocket
 from ruamel.yaml import YAML
 
 from bench import accounts, errors, hubs, procfs
+from bench.interrupts import Interrupted, Signals
 from bench.students import Failure, SimulatedStudent, Stopped, StudentFailed
 from campushub.compute.cgroups import detect as detect_cgroups
 from campushub.compute.cgroups import parse_mountinfo, parse_proc_cgroup, unescape
@@ -74,37 +73,6 @@ for _ in range({processes}):
 for _pid in _children:
     os.waitpid(_pid, 0)
 """
-
-
-class Interrupted(Exception):
-    """Ctrl-C or SIGTERM: the run ends early, after cleaning up, with exit status 1."""
-
-
-class Signals:
-    """Ctrl-C / SIGTERM end the run by raising in the main thread, but never while it is cleaning up."""
-
-    def __init__(self, stop: threading.Event) -> None:
-        self.stop = stop
-        self.cleaning = False
-        self.received: str | None = None
-
-    def install(self) -> None:
-        signal.signal(signal.SIGINT, self._handle)
-        signal.signal(signal.SIGTERM, self._handle)
-
-    def _handle(self, signum: int, frame: FrameType | None) -> None:
-        self.stop.set()
-        self.received = signal.Signals(signum).name
-        if self.cleaning:
-            print(f"{self.received}: still stopping the hub and removing the accounts, one moment.", flush=True)
-            return
-        raise Interrupted(self.received)
-
-    def done_cleaning(self) -> None:
-        """A signal that arrived while cleaning up still ends the run, now that it is safe to."""
-        self.cleaning = False
-        if self.received:
-            raise Interrupted(self.received)
 
 
 # -- the hub ------------------------------------------------------------------------------------------
@@ -207,28 +175,8 @@ class KernelUser(SimulatedStudent):
         """Execute `code` and wait until the kernel is idle again; an error in the cell fails the user."""
         assert self._ws is not None
         self._deadline = time.monotonic() + timeout_s
-        step, ws_url, msg_id = "burn", self._ws_url, uuid.uuid4().hex
-        request = {
-            "header": {
-                "msg_id": msg_id,
-                "username": self.name,
-                "session": self._ws_session,
-                "msg_type": "execute_request",
-                "version": "5.3",
-                "date": datetime.now(UTC).isoformat(),
-            },
-            "parent_header": {},
-            "metadata": {},
-            "content": {
-                "code": code,
-                "silent": False,
-                "store_history": True,
-                "user_expressions": {},
-                "allow_stdin": False,
-                "stop_on_error": True,
-            },
-            "channel": "shell",
-        }
+        step, ws_url = "burn", self._ws_url
+        msg_id, request = self.execute_request(code)
         with self._ws_lock:
             try:
                 self._ws.send(json.dumps(request))

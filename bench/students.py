@@ -288,8 +288,14 @@ class SimulatedStudent:
         """
         assert self._ws is not None
         ws_url = self._ws_url
+        msg_id, request = self.execute_request("1+1")
+        with self._ws_lock:
+            return self._execute(step, ws_url, msg_id, request)
+
+    def execute_request(self, code: str) -> tuple[str, dict]:
+        """(msg_id, message): an execute_request of `code` on this student's kernel session."""
         msg_id = uuid.uuid4().hex
-        request = {
+        return msg_id, {
             "header": {
                 "msg_id": msg_id,
                 "username": self.name,
@@ -301,7 +307,7 @@ class SimulatedStudent:
             "parent_header": {},
             "metadata": {},
             "content": {
-                "code": "1+1",
+                "code": code,
                 "silent": False,
                 "store_history": True,
                 "user_expressions": {},
@@ -310,8 +316,6 @@ class SimulatedStudent:
             },
             "channel": "shell",
         }
-        with self._ws_lock:
-            return self._execute(step, ws_url, msg_id, request)
 
     def _execute(self, step: str, ws_url: str, msg_id: str, request: dict) -> float:
         assert self._ws is not None
