@@ -241,7 +241,9 @@ class CampusLocalSpawner(StartLineMixin, LocalProcessSpawner):
         that the hub does not know; kernels and the user's other processes are left alone."""
         uid = pwd.getpwnam(self.system_username).pw_uid
         known = {self.pid} if self.pid else set()
-        orphans = [pid for pid in top_processes_of(uid, SERVER_MARKERS) if pid not in known]
+        # A walk through /proc: off the hub's event loop, which a room of starts at once must not wait on.
+        found = await asyncio.get_running_loop().run_in_executor(None, top_processes_of, uid, SERVER_MARKERS)
+        orphans = [pid for pid in found if pid not in known]
         for pid in orphans:
             self.log.warning("Ending %s's orphaned server (pid %s) left by an interrupted start", self.user.name, pid)
             with contextlib.suppress(ProcessLookupError):

@@ -92,6 +92,40 @@ def status(pid: int) -> dict[str, str]:
     return {key: value.strip() for key, _, value in (line.partition(":") for line in lines)}
 
 
+def all_pids() -> list[int]:
+    return [int(entry) for entry in os.listdir("/proc") if entry.isdigit()]
+
+
+def alive(pid: int) -> bool:
+    """Running: not gone, and not a zombie waiting to be collected."""
+    try:
+        return status(pid)["State"][0] != "Z"
+    except (OSError, KeyError):
+        return False
+
+
+def parent(pid: int) -> int | None:
+    try:
+        return int(status(pid)["PPid"])
+    except (OSError, KeyError, ValueError):
+        return None
+
+
+def real_uid(pid: int) -> int | None:
+    try:
+        return int(status(pid)["Uid"].split()[0])
+    except (OSError, KeyError, ValueError):
+        return None
+
+
+def cmdline(pid: int) -> bytes:
+    """The command line, NUL-separated; empty once the process is gone."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
 def environ(pid: int) -> dict[str, str]:
     raw = Path(f"/proc/{pid}/environ").read_bytes()
     return dict(item.decode().partition("=")[::2] for item in raw.split(b"\0") if item)

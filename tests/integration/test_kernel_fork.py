@@ -17,17 +17,13 @@ import pytest
 
 from tests.helpers.hub import TEST_USER_PREFIX
 from tests.helpers.hubclient import Kernel, Student
-from tests.helpers.procfs import server_pid, status
+from tests.helpers.procfs import alive, cmdline, parent, server_pid, status
 from tests.helpers.sign_in import running_student
 
 pytestmark = pytest.mark.integration
 
 _SYS_PIDFD_GETFD = 438
 _libc = ctypes.CDLL(None, use_errno=True)
-
-
-def parent(pid: int) -> int:
-    return int(status(pid)["PPid"])
 
 
 def children(pid: int) -> list[int]:
@@ -42,20 +38,8 @@ def children(pid: int) -> list[int]:
     return found
 
 
-def cmdline(pid: int) -> bytes:
-    return Path(f"/proc/{pid}/cmdline").read_bytes()
-
-
 def cgroup(pid: int) -> str:
     return Path(f"/proc/{pid}/cgroup").read_text()
-
-
-def running(pid: int) -> bool:
-    """Alive and not a zombie (the template collects its kernels, but not necessarily at once)."""
-    try:
-        return status(pid)["State"][0] != "Z"
-    except OSError:
-        return False
 
 
 def kernel_pid(kernel: Kernel) -> int:
@@ -153,7 +137,7 @@ def test_interrupt_restart_and_shutdown(student):
     assert response.status_code == 200, response.text
     restarted = new_pid(kernel, pid)
     assert parent(restarted) == template
-    wait_for(lambda: not running(pid), what="end of the old kernel")
+    wait_for(lambda: not alive(pid), what="end of the old kernel")
     assert kernel.execute("1+1") == "2"
 
     # A kernel that is shut down leaves as an interpreter does: the user's atexit handlers run.
@@ -161,8 +145,8 @@ def test_interrupt_restart_and_shutdown(student):
     kernel.close()
     response = student.server_api("DELETE", f"/kernels/{kernel.id}")
     assert response.status_code == 204, response.text
-    wait_for(lambda: not running(restarted), what="end of the shut-down kernel")
-    assert running(template)
+    wait_for(lambda: not alive(restarted), what="end of the shut-down kernel")
+    assert alive(template)
     assert (Path(f"/proc/{server}/cwd").readlink() / "atexit-ran.txt").read_text() == "yes"
 
 
@@ -173,7 +157,7 @@ def test_a_kernel_that_dies_is_noticed_and_restarted(student):
     try:
         pid = kernel_pid(kernel)
         kernel.send("import os; os._exit(1)")
-        wait_for(lambda: not running(pid), what="end of the kernel")
+        wait_for(lambda: not alive(pid), what="end of the kernel")
         restarted = new_pid(kernel, pid)
         assert parent(restarted) == template
         assert kernel.execute("1+1") == "2"
@@ -210,7 +194,7 @@ def test_the_template_answers_only_its_own_user(student):
         ours.sendall(json.dumps({"connection_file": "/nonexistent", "env": {}, "cwd": "/"}).encode() + b"\n")
         reply = ours.recv(65536)
     assert b"another account" in reply
-    assert running(template)
+    assert alive(template)
 
     # Any other account cannot even take it.
     child = os.fork()

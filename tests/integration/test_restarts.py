@@ -19,6 +19,7 @@ import requests
 
 from tests.helpers.hub import TEST_USER_PREFIX, RunningHub, start_hub
 from tests.helpers.hubclient import Student
+from tests.helpers.procfs import alive, all_pids, cmdline, parent, real_uid
 from tests.helpers.sign_in import PASSWORD, running_student
 
 pytestmark = pytest.mark.integration
@@ -30,14 +31,6 @@ def run_dir(campus) -> Path:
 
 def pid_in(path: Path) -> int:
     return int(path.read_text().strip())
-
-
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
 
 
 def wait_until(condition, timeout: float, what: str) -> float:
@@ -53,26 +46,10 @@ def wait_until(condition, timeout: float, what: str) -> float:
 def server_pid(campus, name: str) -> int:
     """The pid of `name`'s server: the process of their account whose parent is not theirs (kernels' parent is)."""
     uid = pwd.getpwnam(TEST_USER_PREFIX + name).pw_uid
-    pids = [pid for pid in all_pids() if status_field(pid, "Uid") == uid and alive(pid)]  # zombies are gone
-    servers = [pid for pid in pids if status_field(status_field(pid, "PPid") or 0, "Uid") != uid]
+    pids = [pid for pid in all_pids() if real_uid(pid) == uid and alive(pid)]  # zombies are gone
+    servers = [pid for pid in pids if real_uid(parent(pid) or 0) != uid]
     assert len(servers) == 1, (name, pids, servers)
     return servers[0]
-
-
-def all_pids() -> list[int]:
-    return [int(entry) for entry in os.listdir("/proc") if entry.isdigit()]
-
-
-def status_field(pid: int, key: str) -> int | None:
-    """The first number of a line of /proc/<pid>/status (the real uid for "Uid")."""
-    try:
-        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
-    except OSError:
-        return None
-    for line in lines:
-        if line.startswith(f"{key}:"):
-            return int(line.split()[1])
-    return None
 
 
 def hub_answers(hub: RunningHub) -> bool:
@@ -186,19 +163,12 @@ def test_reload_applies_a_new_idle_timeout_without_restarting_any_server(campus,
     assert "no user's server was stopped" in result.stdout
 
     assert new_hub_running(campus, old_hub)
-    culler = [_cmdline(pid) for pid in culler_pids(campus)]
+    culler = [cmdline(pid) for pid in culler_pids(campus)]
     assert len(culler) == 1 and b"--timeout=7200" in culler[0], culler
     assert server_pid(campus, "alice") == server
     wait_until(lambda: route_works(alice), 30, "alice's route after the reload")
     kernel.close()
     assert kernel.execute("print(answer)").strip() == "42"
-
-
-def _cmdline(pid: int) -> bytes:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return b""
 
 
 def test_reload_refuses_a_broken_file_and_a_new_data_dir_and_changes_nothing(campus, hub):
@@ -299,9 +269,9 @@ def culler_pids(campus) -> list[int]:
         pid
         for pid in all_pids()
         if alive(pid)
-        and b"jupyterhub_idle_culler" in _cmdline(pid)
-        and b"lifeline.py" not in _cmdline(pid)
-        and status_field(status_field(pid, "PPid") or 0, "PPid") == hub_pid
+        and b"jupyterhub_idle_culler" in cmdline(pid)
+        and b"lifeline.py" not in cmdline(pid)
+        and parent(parent(pid) or 0) == hub_pid
     ]
 
 
