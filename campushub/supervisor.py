@@ -2,7 +2,7 @@
 
 `up` is the parent of the hub and of the processes beside it (the fork server). A child that ends
 when nobody asked it to (a crash, `kill -9`, the OOM killer) is started again; one that keeps
-crashing (more than `MAX_RESTARTS` times in `RESTART_WINDOW` seconds) ends `up` with an error, for
+crashing (ending within a minute of its start, six times in a row) ends `up` with an error, for
 systemd (Restart=on-failure) or the admin to take over. The hub itself restarts the proxy and its
 services when they end (JupyterHub's own supervision), and restores the proxy's routes.
 
@@ -23,12 +23,11 @@ import os
 import signal
 import subprocess
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-MAX_RESTARTS = 5
-RESTART_WINDOW = 60.0
+from campushub.hub.lifeline import CrashCount
+
 STOP_TIMEOUT = 30.0
 TICK = 0.25
 
@@ -40,9 +39,11 @@ class Child:
     name: str
     launch: Callable[[], subprocess.Popen]
     proc: subprocess.Popen | None = None
-    restarts: deque[float] = field(default_factory=deque)
+    crashes: CrashCount = field(default_factory=CrashCount)
+    started: float = 0.0
 
     def start(self) -> None:
+        self.started = time.monotonic()
         self.proc = self.launch()
 
     def exited(self) -> int | None:
@@ -60,13 +61,6 @@ class Child:
                 self.proc.kill()
                 self.proc.wait()
         return self.proc.returncode
-
-    def note_restart(self, now: float) -> bool:
-        """Count a restart; False once it has crashed too often to go on."""
-        self.restarts.append(now)
-        while self.restarts and now - self.restarts[0] > RESTART_WINDOW:
-            self.restarts.popleft()
-        return len(self.restarts) <= MAX_RESTARTS
 
 
 class CrashLoop(Exception):
@@ -162,10 +156,9 @@ class Supervisor:
             status = child.exited()
             if status is None or self._stop is not None:
                 continue
-            if not child.note_restart(time.monotonic()):
+            if not child.crashes.ended(child.started, time.monotonic()):
                 raise CrashLoop(
-                    f"the {child.name} ended {MAX_RESTARTS + 1} times within {RESTART_WINDOW:.0f} seconds "
-                    f"(last status {status}); see the log above"
+                    f"the {child.name} ended {child.crashes.describe()} (last status {status}); see the log above"
                 )
             self.log(f"The {child.name} ended unexpectedly (status {status}): starting it again.")
             child.start()

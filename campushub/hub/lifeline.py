@@ -13,8 +13,8 @@ Users' servers never get it: they are meant to outlive the hub (restarts keep th
 
 A service (the idle culler, the courses warmer) runs with `--restart`: JupyterHub restarts a service
 that ended only at its next poll, 30 seconds later, so the lifeline does it itself within a second,
-with the same environment (and so the same token). One that keeps crashing (more than `MAX_RESTARTS`
-times in `RESTART_WINDOW` seconds) is left ended, for the hub to see and log.
+with the same environment (and so the same token). One that keeps crashing (it ends within
+`SETTLE_TIME` seconds of starting, `MAX_RESTARTS + 1` times in a row) is left ended, for the hub to see and log.
 
 This file imports nothing of CampusHub's, so that it starts in milliseconds under any Python.
 """
@@ -58,7 +58,27 @@ def on_lifeline(argv: Sequence[str], restart: bool = False) -> list[str]:
 
 
 MAX_RESTARTS = 5
-RESTART_WINDOW = 60.0
+SETTLE_TIME = 60.0
+
+
+class CrashCount:
+    """Counts starts that failed: a process that ended within `SETTLE_TIME` seconds of starting.
+
+    Counting failed starts in a row, rather than ends within a fixed window of the clock, holds however
+    slowly the process starts: a hub that needs 15 seconds to import on a loaded machine and then dies
+    is still caught after its sixth try, and one that ran for an hour before a crash starts afresh.
+    """
+
+    def __init__(self) -> None:
+        self.in_a_row = 0
+
+    def ended(self, started: float, now: float) -> bool:
+        """Note an end; True while one more start is worth trying."""
+        self.in_a_row = self.in_a_row + 1 if now - started < SETTLE_TIME else 1
+        return self.in_a_row <= MAX_RESTARTS
+
+    def describe(self) -> str:
+        return f"{self.in_a_row} times in a row within {SETTLE_TIME:.0f} seconds of starting"
 
 
 def keep_running(argv: list[str]) -> int:
@@ -74,15 +94,15 @@ def keep_running(argv: list[str]) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    crashes: list[float] = []
+    crashes = CrashCount()
     while True:
+        started = time.monotonic()
         child = subprocess.Popen(argv, preexec_fn=die_with_parent)
         status = child.wait()
         if stopping or status == 0:
             return status
-        now = time.monotonic()
-        crashes = [when for when in crashes if now - when < RESTART_WINDOW] + [now]
-        if len(crashes) > MAX_RESTARTS:
+        if not crashes.ended(started, time.monotonic()):
+            print(f"{argv[0]} ended {crashes.describe()}: leaving it ended", file=sys.stderr, flush=True)
             return status if status > 0 else 128 - status
         print(f"{argv[0]} ended with status {status}: starting it again", file=sys.stderr, flush=True)
         time.sleep(1)

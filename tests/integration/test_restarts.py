@@ -255,9 +255,9 @@ def test_up_stops_after_a_crash_loop_instead_of_restarting_forever(campus):
     try:
         (config_d / "zz-broken.py").write_text("raise SystemExit(3)\n")
         os.kill(pid_in(run_dir(campus) / "hub.pid"), signal.SIGKILL)
-        hub.process.wait(timeout=120)
+        hub.process.wait(timeout=300)
         assert hub.process.returncode == 1
-        assert "ended 6 times within 60 seconds" in hub.output()
+        assert "ended 6 times in a row within 60 seconds of starting" in hub.output()
     finally:
         hub.stop()
 
