@@ -12,7 +12,7 @@ from __future__ import annotations
 import inspect
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -21,6 +21,7 @@ from campushub.hub.merge import Settings
 from campushub.plugins import compute_backend_types
 
 if TYPE_CHECKING:
+    from campushub.compute.profiles import Profile
     from campushub.config.schema import CampusConfig
     from campushub.hub.layout import Layout
 
@@ -49,19 +50,6 @@ class BesideHub:
     remove_first: tuple[Path, ...] = ()
 
 
-@dataclass(frozen=True)
-class SpawnOption:
-    """One choice on the spawn form (a profile: "CPU, 2 GB", "GPU"), for backends that offer several.
-
-    `overrides` are the spawner traits choosing it sets, so the hub needs no backend-specific code.
-    """
-
-    slug: str
-    label: str
-    description: str = ""
-    overrides: Mapping[str, Any] = field(default_factory=dict)
-
-
 LIMIT_KEYS = ("memory_limit", "cpu_limit", "process_limit")
 
 
@@ -78,13 +66,17 @@ class ComputeBackend(ABC):
     """Its `compute.<name>` section; the docstring and field descriptions are the docs."""
     summary: ClassVar[str] = ""
     """A few words for the `compute.backend` description, e.g. "processes on this machine"."""
+    spawner_class: ClassVar[str]
+    """The import path of the Spawner that runs its servers (a profile on this backend starts one)."""
+    profile_keys: ClassVar[frozenset[str]] = frozenset()
+    """The profile keys (compute/profiles.py) this backend acts on; a profile setting any other is refused."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         """A backend that forgets a required attribute fails when it is defined, not when the hub starts."""
         super().__init_subclass__(**kwargs)
         if inspect.isabstract(cls):
             return
-        missing = [name for name in ("name", "config_model") if not hasattr(cls, name)]
+        missing = [name for name in ("name", "config_model", "spawner_class") if not hasattr(cls, name)]
         if missing:
             raise TypeError(f"compute backend {cls.__name__} must set {', '.join(missing)}")
         if not (isinstance(cls.config_model, type) and issubclass(cls.config_model, Section)):
@@ -119,9 +111,13 @@ class ComputeBackend(ABC):
             for key in configured
         ]
 
-    def spawn_options(self, config: CampusConfig) -> list[SpawnOption]:
-        """Choices offered on the spawn form; none: servers start without asking."""
-        return []
+    def profile_settings(self, config: CampusConfig, layout: Layout, profile: Profile) -> dict[str, Any]:
+        """The traits of `spawner_class` that choosing `profile` sets (its resources, image, queue).
+
+        Only the keys in `profile_keys` reach here set; the rest of the spawner's settings come from
+        `hub_settings`, which the hub applies to every spawner whatever the profile.
+        """
+        return {}
 
 
 def backend_for(config: CampusConfig) -> ComputeBackend:

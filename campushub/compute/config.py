@@ -13,7 +13,8 @@ from typing import Any, Literal
 from pydantic import Field, create_model, field_validator, model_validator
 
 from campushub.compute.backend import ComputeBackend
-from campushub.config.sections import Duration, Section, Size
+from campushub.compute.profiles import Profile, ProfileSlug, unsupported_keys
+from campushub.config.sections import Duration, ProblemAt, Section, Size
 from campushub.plugins import compute_backend_types
 
 DEFAULT_BACKEND = "local"
@@ -73,6 +74,14 @@ class ComputeBase(Section):
         "shortly, instead of a start that would push the machine into swapping. 0: no check.",
     )
 
+    profiles: dict[ProfileSlug, Profile] = Field(
+        default_factory=dict,
+        description="Choices offered when a server starts, by a short name of your choice (`standard`, `gpu`): "
+        "where it runs and with what, and who may choose it. Each person sees only the profiles they may use, "
+        "preselected with their course's `profile`; a start that asks for any other is refused. Empty: servers "
+        "start without asking, on `compute.backend` with the limits above.",
+    )
+
     @field_validator("backend", mode="before")
     @classmethod
     def _backend_is_registered(cls, value: object) -> object:
@@ -91,6 +100,34 @@ class ComputeBase(Section):
             raise ValueError(
                 f"`compute.backend` is {self.backend!r}: its settings, `compute.{self.backend}`, are missing"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _profiles_fit_their_backends(self) -> ComputeBase:
+        registered = compute_backend_types()
+        for slug, profile in self.profiles.items():
+            where = f"profile `{slug}`"
+            if profile.backend is None:
+                profile.backend = self.backend
+            elif profile.backend not in registered:
+                raise ProblemAt(
+                    ("profiles", slug, "backend"),
+                    f"there is no compute backend {profile.backend!r}; the registered ones are {', '.join(registered)}",
+                )
+            elif getattr(self, profile.backend, None) is None:
+                raise ProblemAt(
+                    ("profiles", slug, "backend"),
+                    f"{where} runs on `{profile.backend}`, whose settings, `compute.{profile.backend}`, are missing",
+                )
+            backend = registered[profile.backend]
+            unused = unsupported_keys(profile, backend.profile_keys)
+            if unused:
+                raise ProblemAt(
+                    ("profiles", slug, unused[0]),
+                    f"{where} runs on the `{profile.backend}` backend, which has no use for "
+                    f"{', '.join(f'`{key}`' for key in unused)}: remove {'it' if len(unused) == 1 else 'them'}, or "
+                    f"give the profile a backend that has (`backend:`)",
+                )
         return self
 
 

@@ -21,31 +21,49 @@ if TYPE_CHECKING:
 LIMIT_KEYS = (("memory_limit", "memory", "memory"), ("cpu_limit", "cpu", "CPU"), ("process_limit", "pids", "process"))
 
 
+# The profile key that sets the same limit for the servers of one profile.
+PROFILE_KEYS = {"memory_limit": "memory", "cpu_limit": "cpu"}
+
+
 def limits_of(config: CampusConfig) -> Limits:
     compute = config.compute
     return Limits(memory=compute.memory_limit, cpu=compute.cpu_limit, processes=compute.process_limit)
 
 
-def limit_probes(config: CampusConfig, layout: Layout, support: CgroupSupport) -> list[Probe]:
+def configured(config: CampusConfig, key: str, backend: str) -> tuple[str, object] | None:
+    """Where a limit is set for servers of `backend` (`compute.<key>`, or a profile's), and its value."""
+    value = getattr(config.compute, key)
+    if value is not None:
+        return f"compute.{key}", value
+    profile_key = PROFILE_KEYS.get(key)
+    for slug, profile in config.compute.profiles.items():
+        if profile_key and profile.backend == backend and getattr(profile, profile_key) is not None:
+            return f"compute.profiles.{slug}.{profile_key}", getattr(profile, profile_key)
+    return None
+
+
+def limit_probes(config: CampusConfig, layout: Layout, support: CgroupSupport, backend: str) -> list[Probe]:
     """One line per kind of limit: what enforces it here; a problem only for a configured one that cannot be."""
     found = []
     for key, controller, word in LIMIT_KEYS:
-        value = getattr(config.compute, key)
+        where = configured(config, key, backend)
         how = support.describe(controller)
         enforceable = controller in support.usable and layout.running_as_root
         if not layout.running_as_root:
             how = "limits need CampusHub to run as root (users' servers run as their own accounts then)"
-        if value is None:
+        if where is None:
             state = f"enforceable here with the {how}" if enforceable else f"NOT enforceable here: {how}"
             found.append(Probe(f"{word} limits ({state})", None))
-        elif enforceable:
-            found.append(Probe(f"compute.{key} {shown(key, value)} (enforced with the {how})", None))
+            continue
+        path, value = where
+        if enforceable:
+            found.append(Probe(f"{path} {shown(key, value)} (enforced with the {how})", None))
         else:
             found.append(
                 Probe(
-                    f"compute.{key}",
-                    f"`compute.{key}` is {shown(key, value)}, but this machine cannot enforce it: {how}. "
-                    f"Remove `compute.{key}` from campus.yaml, or run CampusHub where it can be enforced.",
+                    path,
+                    f"`{path}` is {shown(key, value)}, but this machine cannot enforce it: {how}. "
+                    f"Remove `{path}` from campus.yaml, or run CampusHub where it can be enforced.",
                 )
             )
     return found

@@ -29,6 +29,7 @@ import signal
 import socket
 from collections.abc import Callable
 from pathlib import Path
+from typing import ClassVar
 
 from jupyterhub.spawner import LocalProcessSpawner, set_user_setuid
 from jupyterhub.utils import random_port
@@ -164,7 +165,7 @@ class CampusLocalSpawner(StartLineMixin, LocalProcessSpawner):
     ).tag(config=True)
     min_free_memory = Integer(0, help="Bytes of available memory a start needs; 0: no check.").tag(config=True)
     cgroup_procs = List(Unicode(), help="The cgroup.procs files this user's next server joins.")
-    _cgroups: UserCgroups | None = None  # one per hub process, shared by every spawner
+    _cgroups: ClassVar[dict[Limits, UserCgroups]] = {}  # one per set of limits (profiles differ), per hub process
 
     @property
     def limits(self) -> Limits:
@@ -175,9 +176,9 @@ class CampusLocalSpawner(StartLineMixin, LocalProcessSpawner):
         if not self.limits.wanted:
             return None
         cls = type(self)
-        if cls._cgroups is None or cls._cgroups.limits != self.limits:
-            cls._cgroups = UserCgroups(detect_cgroups(), self.limits)
-        return cls._cgroups
+        if self.limits not in cls._cgroups:
+            cls._cgroups[self.limits] = UserCgroups(detect_cgroups(), self.limits)
+        return cls._cgroups[self.limits]
 
     async def start(self) -> tuple[str, int]:
         """Prepare the account, then launch in the start line (which keeps the place until the server answers)."""

@@ -19,7 +19,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
 
 from campushub.config.schema import CampusConfig
-from campushub.config.sections import FORM_TAGS
+from campushub.config.sections import FORM_TAGS, ProblemAt
 from campushub.errors import UserError
 
 DEFAULT_FILE = "campus.yaml"
@@ -137,6 +137,9 @@ def _describe(exc: ValidationError, document: CommentedMap, filename: str) -> st
         for part in first["loc"]
         if not isinstance(part, str) or not (part.startswith("function-") or part in FORM_TAGS)
     ]
+    problem = first.get("ctx", {}).get("error")
+    if isinstance(problem, ProblemAt):
+        loc += list(problem.at)
     key_path = _key_path(loc)
     line = _line_of(document, loc)
     where = f"{filename}:{line}" if line else filename

@@ -31,7 +31,7 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 from campushub.config.schema import CampusConfig
-from campushub.config.sections import parse_duration
+from campushub.config.sections import parse_duration, parse_size
 from campushub.generated_docs import generated_page_main
 
 # Relative to docs/, where the reference lives, so the link works on any forge and in a checkout.
@@ -52,6 +52,7 @@ An annotated example is in [campus.example.yaml]({example}) (also at `examples/c
   you probably meant.
 - A duration is a whole number of seconds, or a whole number followed by `s`, `m`, `h` or `d`:
   `900`, `'15m'`, `'2h'`, `'1d'`.
+- A size is a number of bytes, or a number followed by `K`, `M`, `G` or `T` (powers of 1024): `512M`, `2G`, `1.5G`.
 - `campushub check` validates a file, prints the effective configuration and probes ports, directories and the
   user environment.
 """
@@ -118,9 +119,23 @@ def walk(model: type[BaseModel], prefix: str = "") -> Iterator[Key]:
             yield from walk(inner, f"{section_path(key)}.")
 
 
+def validator_funcs(field: FieldInfo) -> set[Any]:
+    """The functions validating a key before its type: on the field, or inside `X | None`'s Annotated X."""
+    found = [*field.metadata]
+    for arg in typing.get_args(field.annotation):
+        if typing.get_origin(arg) is typing.Annotated:
+            found += typing.get_args(arg)[1:]
+    return {getattr(item, "func", None) for item in found}
+
+
 def is_duration(field: FieldInfo) -> bool:
     """Durations are ints with the schema's parse_duration in front; the annotation alone says only `int`."""
-    return any(getattr(item, "func", None) is parse_duration for item in field.metadata)
+    return parse_duration in validator_funcs(field)
+
+
+def is_size(field: FieldInfo) -> bool:
+    """Sizes (`512M`, `2G`) are ints with parse_size in front."""
+    return parse_size in validator_funcs(field)
 
 
 def without_none(annotation: Any) -> tuple[Any, bool]:
@@ -148,11 +163,14 @@ _PLAIN_NAMES: dict[Any, tuple[str, str]] = {
 }
 
 
-def type_words(annotation: Any, duration: bool = False) -> str:
+def type_words(annotation: Any, duration: bool = False, size: bool = False) -> str:
     """The type in words an admin reads, not Python's spelling of it."""
     inner, optional = without_none(strip_annotated(annotation))
+    inner = strip_annotated(inner)
     if duration:
         words = "duration"
+    elif size:
+        words = "size"
     elif typing.get_origin(inner) is Literal:
         words = "one of " + ", ".join(f"`{value}`" for value in allowed_values(inner))
     elif typing.get_origin(inner) is list:
@@ -252,7 +270,7 @@ def summary_table(keys: list[Key]) -> str:
     for key in keys:
         if key.is_section:
             continue
-        kind = type_words(key.field.annotation, is_duration(key.field))
+        kind = type_words(key.field.annotation, is_duration(key.field), is_size(key.field))
         lines.append(f"| [`{key.path}`](#{anchor(key.path)}) | {_cell(kind)} | {_cell(default_words(key.field))} |")
     return "\n".join(lines) + "\n"
 
@@ -264,7 +282,7 @@ def key_details(key: Key) -> str:
     if field.description:
         parts.append(f"{field.description}\n")
     facts = [
-        f"- Type: {type_words(field.annotation, is_duration(field))}",
+        f"- Type: {type_words(field.annotation, is_duration(field), is_size(field))}",
         f"- Default: {default_words(field)}",
     ]
     limits = constraint_words(field)

@@ -20,7 +20,7 @@ from pydantic import (
 )
 
 from campushub.compute.config import Compute
-from campushub.config.sections import AdminEntry, Duration, Section, Username
+from campushub.config.sections import AdminEntry, Duration, ProblemAt, Section, Username
 from campushub.config.sign_in import SignIn
 
 
@@ -106,6 +106,11 @@ class Course(Section):
         ge=0,
         description="This long after a meeting ends, stop the servers started for it that nobody used.",
     )
+    profile: str | None = Field(
+        None,
+        description="The profile (a name under `compute.profiles`) preselected for its members and used when their "
+        "servers are started for a meeting. Empty: the first profile each member may use.",
+    )
 
 
 class CampusConfig(Section):
@@ -133,6 +138,44 @@ class CampusConfig(Section):
         default_factory=dict,
         description="Courses by a short ID of your choice (`phys101`), used by `campushub courses warm ID`.",
     )
+
+    @field_validator("courses")
+    @classmethod
+    def _course_profiles_exist(cls, courses: dict[str, Course], info: ValidationInfo) -> dict[str, Course]:
+        compute = info.data.get("compute")
+        if compute is None:
+            return courses  # compute itself is wrong: that error is reported instead
+        for course_id, course in courses.items():
+            if course.profile is None:
+                continue
+            profile = compute.profiles.get(course.profile)
+            if profile is None:
+                known = ", ".join(compute.profiles) or "none are configured"
+                raise ProblemAt(
+                    (course_id, "profile"),
+                    f"course `{course_id}` has `profile: {course.profile}`, which is not under `compute.profiles` "
+                    f"({known})",
+                )
+            if profile.restricted and course_id not in profile.courses:
+                raise ProblemAt(
+                    (course_id, "profile"),
+                    f"course `{course_id}` has `profile: {course.profile}`, but that profile is limited to "
+                    f"{'groups ' + ', '.join(profile.groups) if profile.groups else 'other courses'}: add "
+                    f"`{course_id}` to its `courses`, so that the course's members may use it",
+                )
+        return courses
+
+    @model_validator(mode="after")
+    def _profile_courses_exist(self) -> CampusConfig:
+        for slug, profile in self.compute.profiles.items():
+            unknown = [course for course in profile.courses if course not in self.courses]
+            if unknown:
+                raise ProblemAt(
+                    ("compute", "profiles", slug, "courses"),
+                    f"`compute.profiles.{slug}.courses` names {', '.join(f'`{c}`' for c in unknown)}, which "
+                    f"{'is not a course' if len(unknown) == 1 else 'are not courses'} under `courses:`",
+                )
+        return self
 
     @field_validator("admins")
     @classmethod

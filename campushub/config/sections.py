@@ -55,6 +55,17 @@ def parse_size(value: object) -> object:
 
 
 Size = Annotated[int, BeforeValidator(parse_size)]
+
+
+class ProblemAt(ValueError):
+    """A validator's error about a key below the one it validates: `at` is the rest of the key's path, so that
+    the loader names that key and its line (`compute.profiles.gpu.partition`), not the whole section."""
+
+    def __init__(self, at: tuple[str | int, ...], message: str) -> None:
+        super().__init__(message)
+        self.at = at
+
+
 Username = Annotated[str, AfterValidator(normalize_username)]
 
 

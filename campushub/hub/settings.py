@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from campushub.compute.activity import activity_interval
-from campushub.compute.backend import backend_for
+from campushub.compute.profile_settings import compute_settings as profile_compute_settings
 from campushub.config.schema import CampusConfig
 from campushub.hub.layout import Layout, database_url, internal_ports
 from campushub.hub.lifeline import on_lifeline
@@ -128,8 +128,8 @@ def activity_settings(config: CampusConfig, layout: Layout) -> Settings:
 
 
 def compute_settings(config: CampusConfig, layout: Layout) -> Settings:
-    """The spawner and its traits, from the backend `compute.backend` chooses."""
-    return backend_for(config).hub_settings(config, layout)
+    """The spawner and its traits: `compute.backend`'s, or the profiles spawner over every backend in use."""
+    return profile_compute_settings(config, layout)
 
 
 def services_settings(config: CampusConfig, layout: Layout) -> Settings:

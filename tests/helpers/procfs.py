@@ -160,3 +160,17 @@ def forkserver_pid(campus_directory: Path) -> int:
             except OSError:
                 continue
     raise AssertionError("no fork server running")
+
+
+def own_groups(pid: int) -> dict[str, str]:
+    """controller -> cgroup path of `pid`, from /proc/<pid>/cgroup."""
+    found = {}
+    for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines():
+        _, names, path = line.split(":", 2)
+        for name in names.split(","):
+            found[name] = path
+    return found
+
+
+def group_dir(controller: str, pid: int) -> Path:
+    return Path("/sys/fs/cgroup") / controller / own_groups(pid)[controller].lstrip("/")

@@ -16,25 +16,12 @@ import pytest
 
 from tests.helpers.hub import CAMPUSHUB
 from tests.helpers.hubclient import Kernel
+from tests.helpers.procfs import group_dir, own_groups
 from tests.helpers.sign_in import running_student
 
 pytestmark = pytest.mark.integration
 
 LIMITS = {"compute.memory_limit": "300M", "compute.cpu_limit": 0.5, "compute.process_limit": 128}
-
-
-def own_groups(pid: int) -> dict[str, str]:
-    """controller -> cgroup path of `pid`, from /proc/<pid>/cgroup."""
-    found = {}
-    for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines():
-        _, names, path = line.split(":", 2)
-        for name in names.split(","):
-            found[name] = path
-    return found
-
-
-def group_dir(controller: str, pid: int) -> Path:
-    return Path("/sys/fs/cgroup") / controller / own_groups(pid)[controller].lstrip("/")
 
 
 def kernel_pid(kernel: Kernel) -> int:

@@ -43,12 +43,13 @@ def test_check_lists_every_kind_of_limit_and_fails_only_a_configured_one_it_cann
         usable={"memory": Hierarchy("memory", 1, Path("/m")), "cpu": Hierarchy("cpu", 1, Path("/c"))},
         problems={"pids": "no cgroup hierarchy on this machine has the `pids` controller"},
     )
-    probes = limit_probes(config("compute:\n  memory_limit: 2G\n  process_limit: 100\n"), layout(True), support)
+    text = "compute:\n  memory_limit: 2G\n  process_limit: 100\n"
+    probes = limit_probes(config(text), layout(True), support, "local")
     lines = {probe.name: probe.problem for probe in probes}
     assert lines["compute.memory_limit 2G (enforced with the cgroup v1 `memory` controller)"] is None
     assert lines["CPU limits (enforceable here with the cgroup v1 `cpu` controller)"] is None
     assert "cannot enforce it: no cgroup hierarchy" in lines["compute.process_limit"]
-    as_user = limit_probes(config("compute:\n  cpu_limit: 1\n"), layout(False), support)
+    as_user = limit_probes(config("compute:\n  cpu_limit: 1\n"), layout(False), support, "local")
     assert "need CampusHub to run as root" in next(p.problem for p in as_user if p.problem)
 
 

@@ -60,6 +60,7 @@ def test_a_config_model_must_be_a_section() -> None:
         class Loose(ComputeBackend):
             name = "loose"
             config_model = dict  # type: ignore[assignment]
+            spawner_class = "loose.LooseSpawner"
 
             def hub_settings(self, config: CampusConfig, layout: Layout) -> Settings:
                 return {}
@@ -88,6 +89,7 @@ def test_a_section_with_required_keys_is_there_only_when_written() -> None:
     class ClusterBackend(ComputeBackend):
         name = "cluster"
         config_model = Cluster
+        spawner_class = "cluster.ClusterSpawner"
 
         def hub_settings(self, config: CampusConfig, layout: Layout) -> Settings:
             return {}
@@ -174,7 +176,3 @@ def test_the_fork_server_runs_beside_the_hub_only_with_fast_spawn(tmp_path: Path
     assert forkserver.env["PATH"].startswith(f"{ENVIRONMENT / 'bin'}:")
     slow = CampusConfig.model_validate({"compute": {"local": {"fast_spawn": False}}})
     assert LocalBackend().processes(slow, layout) == []
-
-
-def test_local_offers_no_spawn_options() -> None:
-    assert LocalBackend().spawn_options(CampusConfig.model_validate({})) == []

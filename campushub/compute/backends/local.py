@@ -22,6 +22,7 @@ from campushub.config.sections import Section
 from campushub.hub.merge import Settings
 
 if TYPE_CHECKING:
+    from campushub.compute.profiles import Profile
     from campushub.config.schema import CampusConfig
     from campushub.hub.layout import Layout
 
@@ -133,6 +134,8 @@ class LocalBackend(ComputeBackend):
     name = "local"
     config_model = LocalCompute
     summary = "processes on this machine"
+    spawner_class = SPAWNER_CLASS
+    profile_keys = frozenset({"environment", "cpu", "memory"})
 
     def hub_settings(self, config: CampusConfig, layout: Layout) -> Settings:
         return {
@@ -145,6 +148,19 @@ class LocalBackend(ComputeBackend):
             },
         }
 
+    def profile_settings(self, config: CampusConfig, layout: Layout, profile: Profile) -> dict[str, Any]:
+        """Limits as the cgroups take them; another environment starts afresh (the fork server imported ours)."""
+        settings: dict[str, Any] = {}
+        if profile.memory is not None:
+            settings["mem_limit"] = profile.memory
+            settings["min_free_memory"] = max(config.compute.min_free_memory, profile.memory)
+        if profile.cpu is not None:
+            settings["cpu_limit"] = profile.cpu
+        if profile.environment is not None and profile.environment != layout.environment:
+            settings["cmd"] = [str(profile.environment / "bin" / "jupyterhub-singleuser")]
+            settings["forkserver_socket"] = ""
+        return settings
+
     def probes(self, config: CampusConfig, layout: Layout) -> list[Probe]:
         """The account prefix always; root running the environment's code only where root runs the fork server."""
         local = self.section(config)
@@ -155,7 +171,7 @@ class LocalBackend(ComputeBackend):
         return found
 
     def limit_probes(self, config: CampusConfig, layout: Layout) -> list[Probe]:
-        return limit_probes(config, layout, detect_cgroups())
+        return limit_probes(config, layout, detect_cgroups(), self.name)
 
     def processes(self, config: CampusConfig, layout: Layout) -> list[BesideHub]:
         return [forkserver_process(config, layout)] if self.section(config).fast_spawn else []
