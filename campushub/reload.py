@@ -22,7 +22,7 @@ from campushub.services.builtin import CLI_SERVICE
 STOP_WAIT = 60.0
 PAGE = 200
 # Keys under `compute:` that running servers keep until they are restarted: they shape how a server starts.
-SERVER_START_KEYS = ("environment", "memory_limit", "cpu_limit", "process_limit")
+SERVER_START_KEYS = ("environment", "memory_limit", "cpu_limit", "process_limit", "profiles")
 
 
 def restart_needed(running: CampusConfig, new: CampusConfig) -> str | None:
@@ -38,6 +38,11 @@ def restart_needed(running: CampusConfig, new: CampusConfig) -> str | None:
         return (
             f"compute.backend changed ({running.compute.backend} -> {new.compute.backend}): the running servers "
             "belong to the old backend. Stop CampusHub with Ctrl-C (which stops users' servers), then `campushub up`"
+        )
+    if running.compute.profiles and not new.compute.profiles:
+        return (
+            "compute.profiles were all removed: the running servers were started with profiles. Stop CampusHub with "
+            "Ctrl-C (which stops users' servers), then `campushub up`; or keep at least one profile"
         )
     return None
 

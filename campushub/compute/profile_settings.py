@@ -68,10 +68,12 @@ def compute_settings(config: CampusConfig, layout: Layout) -> Settings:
     profiles: Settings = {
         "JupyterHub": {"spawner_class": PROFILES_SPAWNER},
         "CampusProfilesSpawner": {
+            "plain_spawner_class": backend_for(config).spawner_class,
             "profiles": [offer.as_trait() for offer in offers(config, layout)],
             "course_defaults": {
                 course_id: course.profile for course_id, course in config.courses.items() if course.profile
             },
+            "course_members": {course_id: list(course.members) for course_id, course in config.courses.items()},
         },
     }
     return merge_settings([*parts, ("profiles", profiles)])

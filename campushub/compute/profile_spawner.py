@@ -27,6 +27,7 @@ from traitlets import Dict, List, Unicode, default, directional_link, import_ite
 from wrapspawner import WrapSpawner
 
 from campushub.compute.profiles import Offer, ProfileRefused, choose, default_offer, visible
+from campushub.identity.groups import course_group
 
 # Traits the child takes from its own configuration and hands to the hub through the wrapper.
 TIMEOUTS = ("start_timeout", "http_timeout", "poll_interval")
@@ -63,14 +64,26 @@ class CampusProfilesSpawner(WrapSpawner):
         Dict(), help="The configured profiles (campushub.compute.profiles.Offer.as_trait), in campus.yaml's order."
     ).tag(config=True)
     course_defaults = Dict(Unicode(), help="Course ID -> the profile preselected for its members.").tag(config=True)
+    course_members = Dict(
+        List(Unicode()),
+        help="Course ID -> usernames campus.yaml lists as its members: they count as in the course before they ever "
+        "sign in (sign-in is what gives them the `course:<id>` group), so a server warmed for a meeting gets the "
+        "course's profile.",
+    ).tag(config=True)
     child_profile = Unicode("", help="The profile of the running (or last) server.")
+    plain_spawner_class = Unicode(
+        "",
+        help="The spawner `compute.backend` runs without profiles: a server started before profiles were configured "
+        "is found again through it (a reload that adds profiles keeps running servers).",
+    ).tag(config=True)
 
     @property
     def offers(self) -> list[Offer]:
         return [Offer.from_trait(data) for data in self.profiles]
 
     def _groups(self) -> list[str]:
-        return [group.name for group in self.user.groups]
+        listed = [course_group(course) for course, names in self.course_members.items() if self.user.name in names]
+        return [group.name for group in self.user.groups] + listed
 
     def _offer(self, slug: str) -> Offer | None:
         return next((offer for offer in self.offers if offer.slug == slug), None)
@@ -147,9 +160,14 @@ class CampusProfilesSpawner(WrapSpawner):
         )
 
     def load_state(self, state: dict) -> None:
-        """A person who never started a server has no child yet: none is made until their first start."""
+        """A person who never started a server has no child yet: none is made until their first start. A server
+        started before profiles were configured kept its backend spawner's own state: that spawner takes it back."""
         if not state.get("profile") and not state.get("child_class"):
             Spawner.load_state(self, state)
+            if state and self.plain_spawner_class:
+                self.child_class = import_item(self.plain_spawner_class)
+                self.child_state = dict(state)
+                self.construct_child()
             return
         super().load_state(state)
 

@@ -10,6 +10,11 @@ import pytest
 from playwright.sync_api import sync_playwright
 
 CHROMIUM = Path("/usr/bin/chromium")
+# Generous: the first spawn makes a system account and starts JupyterLab.
+SPAWN_TIMEOUT_MS = 90_000
+KERNEL_TIMEOUT_MS = 60_000
+UI_TIMEOUT_MS = 30_000
+
 
 # Flags that keep chromium to itself: no GPU, no QUIC, no background calls home.
 CHROMIUM_ARGS = [
@@ -35,3 +40,20 @@ def browser() -> Iterator[object]:
             yield browser
         finally:
             browser.close()
+
+
+@pytest.fixture
+def context(browser) -> Iterator[object]:
+    """A fresh browser context (its own cookies and storage) per test."""
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    context.set_default_timeout(UI_TIMEOUT_MS)
+    context.set_default_navigation_timeout(UI_TIMEOUT_MS)
+    yield context
+    context.close()
+
+
+def sign_in(page, url: str, username: str, password: str) -> None:
+    page.goto(f"{url}/hub/login")
+    page.locator("#username_input").fill(username)
+    page.locator("#password_input").fill(password)
+    page.locator("#login_submit").click()

@@ -4,23 +4,18 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import expect
 
+from tests.browser.conftest import KERNEL_TIMEOUT_MS, SPAWN_TIMEOUT_MS, UI_TIMEOUT_MS, sign_in
 from tests.helpers import oidc_people
 
 pytestmark = pytest.mark.browser
 
 CAMPUS_NAME = "Test University"
 PASSWORD = "lab-password-1"
-
-# Generous: the first spawn makes a system account and starts JupyterLab.
-SPAWN_TIMEOUT_MS = 90_000
-KERNEL_TIMEOUT_MS = 60_000
-UI_TIMEOUT_MS = 30_000
 
 
 def is_loopback(url: str) -> bool:
@@ -70,23 +65,6 @@ class PageWatch:
                 f"{len(self.requests)} requests in all",
             ]
         )
-
-
-@pytest.fixture
-def context(browser) -> Iterator[object]:
-    """A fresh browser context (its own cookies and storage) per test."""
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
-    context.set_default_timeout(UI_TIMEOUT_MS)
-    context.set_default_navigation_timeout(UI_TIMEOUT_MS)
-    yield context
-    context.close()
-
-
-def sign_in(page, url: str, username: str, password: str) -> None:
-    page.goto(f"{url}/hub/login")
-    page.locator("#username_input").fill(username)
-    page.locator("#password_input").fill(password)
-    page.locator("#login_submit").click()
 
 
 def test_sign_in_and_run_a_cell_in_jupyterlab(campus, hub_factory, context, artifacts_dir):

@@ -8,13 +8,16 @@ chosen; the profile chosen decides the server's real cgroup limits.
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 
 from tests.helpers.hub import TEST_USER_PREFIX
 from tests.helpers.hubclient import Student
-from tests.helpers.procfs import group_dir, server_pid
-from tests.helpers.sign_in import PASSWORD
+from tests.helpers.procfs import alive, group_dir, server_pid
+from tests.helpers.sign_in import PASSWORD, running_student
+from tests.integration.test_restarts import new_hub_running, pid_in, route_works, run_dir, wait_until
+from tests.integration.test_restarts import server_pid as server_pid_of
 
 pytestmark = pytest.mark.integration
 
@@ -30,7 +33,7 @@ def profiles_hub(campus, hub_factory):
     campus.update(
         **{
             "compute.profiles": PROFILES,
-            "courses": {"lab9": {"title": "Lab 9", "members": ["bob"], "profile": "lab"}},
+            "courses": {"lab9": {"title": "Lab 9", "members": ["bob", "carol"], "profile": "lab"}},
         }
     )
     for name in ("alice", "bob"):
@@ -91,3 +94,38 @@ def test_a_course_member_starts_with_the_course_profile(campus, profiles_hub):
     assert offered(page) == {"standard": False, "roomy": False, "lab": True}
     bob.start_server()  # through the API, naming no profile: the course's default
     assert memory_limit_of(campus, "bob") == 768 << 20
+
+
+def test_a_server_warmed_for_a_meeting_gets_the_course_profile_before_its_student_ever_signed_in(campus, profiles_hub):
+    warmed = campus.cli("courses", "warm", "lab9")
+    assert warmed.returncode == 0 and "2 started" in warmed.stdout, warmed.stdout + warmed.stderr
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            assert memory_limit_of(campus, "carol") == 768 << 20
+            return
+        except (AssertionError, KeyError, FileNotFoundError):
+            time.sleep(0.5)
+    raise AssertionError(f"carol's server did not start with the lab profile: {warmed.stdout}")
+
+
+def test_a_reload_that_adds_profiles_keeps_the_running_servers(campus, hub_factory):
+    hub = hub_factory()
+    alice = running_student(campus, hub, "alice")
+    kernel = alice.kernel()
+    kernel.execute("answer = 6 * 7")
+    server = server_pid_of(campus, "alice")
+    old_hub = pid_in(run_dir(campus) / "hub.pid")
+
+    campus.update(**{"compute.profiles": PROFILES, "courses": {"lab9": {"title": "Lab 9", "members": ["bob"]}}})
+    result = campus.cli("reload")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "compute.profiles" in result.stdout and "no user's server was stopped" in result.stdout
+    wait_until(lambda: new_hub_running(campus, old_hub), 60, "the hub after the reload")
+    wait_until(lambda: route_works(alice), 60, "alice's route after the reload")
+    assert server_pid_of(campus, "alice") == server
+    kernel.close()
+    assert kernel.execute("print(answer)").strip() == "42"
+
+    alice.stop_server()  # the hub still knows the server it did not start: stopping it ends the process
+    wait_until(lambda: not alive(server), 30, "alice's server stopped")
