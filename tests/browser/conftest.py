@@ -9,11 +9,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import sync_playwright
 
+from tests.helpers.browser import UI_TIMEOUT_MS
+
 CHROMIUM = Path("/usr/bin/chromium")
-# Generous: the first spawn makes a system account and starts JupyterLab.
-SPAWN_TIMEOUT_MS = 90_000
-KERNEL_TIMEOUT_MS = 60_000
-UI_TIMEOUT_MS = 30_000
 
 
 # Flags that keep chromium to itself: no GPU, no QUIC, no background calls home.
@@ -50,10 +48,3 @@ def context(browser) -> Iterator[object]:
     context.set_default_navigation_timeout(UI_TIMEOUT_MS)
     yield context
     context.close()
-
-
-def sign_in(page, url: str, username: str, password: str) -> None:
-    page.goto(f"{url}/hub/login")
-    page.locator("#username_input").fill(username)
-    page.locator("#password_input").fill(password)
-    page.locator("#login_submit").click()

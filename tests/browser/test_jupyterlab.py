@@ -9,8 +9,8 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import KERNEL_TIMEOUT_MS, SPAWN_TIMEOUT_MS, UI_TIMEOUT_MS, sign_in
 from tests.helpers import oidc_people
+from tests.helpers.browser import KERNEL_TIMEOUT_MS, SPAWN_TIMEOUT_MS, UI_TIMEOUT_MS, sign_in
 
 pytestmark = pytest.mark.browser
 

@@ -7,7 +7,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import SPAWN_TIMEOUT_MS, sign_in
+from tests.helpers.browser import SPAWN_TIMEOUT_MS, sign_in
 
 pytestmark = pytest.mark.browser
 

@@ -15,9 +15,9 @@ import pytest
 from tests.helpers.hub import TEST_USER_PREFIX
 from tests.helpers.hubclient import Student
 from tests.helpers.procfs import alive, group_dir, server_pid
+from tests.helpers.restarts import new_hub_running, pid_in, route_works, run_dir, wait_until
+from tests.helpers.restarts import server_pid as server_pid_of
 from tests.helpers.sign_in import PASSWORD, running_student
-from tests.integration.test_restarts import new_hub_running, pid_in, route_works, run_dir, wait_until
-from tests.integration.test_restarts import server_pid as server_pid_of
 
 pytestmark = pytest.mark.integration
 

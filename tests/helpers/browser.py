@@ -1,0 +1,15 @@
+"""What the browser tests share: how long to wait, and signing in on the login page."""
+
+from __future__ import annotations
+
+# Generous: the first spawn makes a system account and starts JupyterLab.
+SPAWN_TIMEOUT_MS = 90_000
+KERNEL_TIMEOUT_MS = 60_000
+UI_TIMEOUT_MS = 30_000
+
+
+def sign_in(page, url: str, username: str, password: str) -> None:
+    page.goto(f"{url}/hub/login")
+    page.locator("#username_input").fill(username)
+    page.locator("#password_input").fill(password)
+    page.locator("#login_submit").click()
