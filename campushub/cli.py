@@ -534,6 +534,40 @@ def courses_warm(config_path: Path, course_id: str) -> None:
         sys.exit(1)
 
 
+@cli.group("deploy")
+def deploy_group() -> None:
+    """Write what another platform needs to run this campus (nothing is deployed)."""
+
+
+@deploy_group.command("kubernetes")
+@config_option
+@click.option(
+    "--hub-image",
+    required=True,
+    metavar="NAME:TAG",
+    help="The hub image you built: the chart's hub image with CampusHub installed (docs/kubernetes.md).",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the values here (mode 0600: they hold secrets) instead of standard output.",
+)
+def deploy_kubernetes(config_path: Path, hub_image: str, output: Path | None) -> None:
+    """Write Helm values for the Zero to JupyterHub chart whose hub runs this campus.yaml on KubeSpawner."""
+    from campushub.deploy.kubernetes import render_values
+
+    text = render_values(load_config(config_path).config, hub_image)
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    descriptor = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(descriptor, 0o600)
+    with os.fdopen(descriptor, "w") as out:
+        out.write(text)
+    click.echo(f"Helm values written to {output}: `helm upgrade --install` them as docs/kubernetes.md says.")
+
+
 @cli.group("service")
 def service_group() -> None:
     """Run CampusHub under systemd: its unit, and the logrotate file of its log."""

@@ -17,7 +17,8 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from campushub.compute.backend import Probe, backend_for
+from campushub.compute.backend import Probe
+from campushub.compute.profile_settings import backends_in_use
 from campushub.config.schema import CampusConfig
 from campushub.hub.layout import Layout, internal_ports
 
@@ -60,7 +61,7 @@ def proxy_problem(layout: Layout) -> str | None:
 
 
 def probes(config: CampusConfig, layout: Layout) -> list[Probe]:
-    """The backend-neutral probes, then the chosen backend's; security probes first, so that `up` reports them."""
+    """The backend-neutral probes, then those of every backend in use; security probes first (`up` reports them)."""
     hub_port, api_port = internal_ports(config)
     checks: list[tuple[str, Callable[[], str | None]]] = [
         ("public port", lambda: port_problem(config.listen.ip, config.listen.port, "public address")),
@@ -71,9 +72,9 @@ def probes(config: CampusConfig, layout: Layout) -> list[Probe]:
     ]
     if config.listen.tls_cert:
         checks.append(("TLS files", lambda: tls_problem(config)))
-    backend = backend_for(config)
     found = [Probe(name, check()) for name, check in checks]
-    found += backend.probes(config, layout) + backend.limit_probes(config, layout)
+    for backend in backends_in_use(config):  # `compute.backend`, and each one a profile runs on
+        found += backend.probes(config, layout) + backend.limit_probes(config, layout)
     return sorted(found, key=lambda probe: not probe.security)  # stable: each group keeps its order
 
 

@@ -24,8 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from campushub.compute.backend import BesideHub, backend_for
+from campushub.compute.backend import BesideHub
 from campushub.compute.processes import process_alive
+from campushub.compute.profile_settings import backends_in_use
 from campushub.config.schema import CampusConfig
 from campushub.config.snapshot import SNAPSHOT_ENV
 from campushub.hub.layout import Layout
@@ -114,6 +115,11 @@ class Running:
     beside: list[BesideHub]
 
 
+def processes_beside_hub(config: CampusConfig, layout: Layout) -> list[BesideHub]:
+    """What every backend in use runs beside the hub (the local backend's fork server, when a profile uses it)."""
+    return [process for backend in backends_in_use(config) for process in backend.processes(config, layout)]
+
+
 def run_hub(
     config: CampusConfig,
     layout: Layout,
@@ -140,7 +146,7 @@ def run_hub(
             log_file.write(line)
             log_file.flush()
 
-        running = Running(config, backend_for(config).processes(config, layout))
+        running = Running(config, processes_beside_hub(config, layout))
         children = [beside_child(process, write_end) for process in running.beside]
         children.append(Child("hub", lambda: start_hub_process(layout, write_end)))
 
@@ -195,7 +201,7 @@ def apply_reload(
     except UserError as exc:
         say(f"campus.yaml NOT reloaded; CampusHub keeps running as it was: {exc}")
         return
-    beside = backend_for(config).processes(config, layout)
+    beside = processes_beside_hub(config, layout)
     if beside != running.beside:
         for old in running.beside:
             supervisor.child(old.name).stop()

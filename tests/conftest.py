@@ -6,6 +6,7 @@
 - `postgres`: a real PostgreSQL, started once per session when a test first asks for it.
 - `db_url`: an empty hub database, once on SQLite and once on PostgreSQL.
 - `slapd`, `oidc_provider`, `github_standin`: the directory and the sign-in providers (tests/components).
+- `slurm`: a real one-node Slurm cluster (munged, slurmctld, slurmd) on loopback, started once per session.
 - `browser` (tests/browser): Debian chromium driven by Playwright.
 
 What the fixtures are made of lives in tests/helpers and tests/components; this file only puts it together.
@@ -27,6 +28,7 @@ from tests.components.github import GitHub, running_github
 from tests.components.oidc import ClientSpec, Provider, StartProvider, UserSpec, missing_node_tools, running_provider
 from tests.components.postgres import INSTALL_ROOT, PostgresServer, running_postgres, server_bin
 from tests.components.slapd import SLAPD, Directory, running_directory
+from tests.components.slurm import SlurmCluster, missing_binaries, running_slurm
 from tests.helpers.databases import DATABASES, POSTGRESQL, SQLITE, sqlite_url
 from tests.helpers.hub import TEST_USER_PREFIX, Campus, RunningHub, new_campus, start_hub
 from tests.helpers.ldap_settings import READER_ENV
@@ -161,3 +163,16 @@ def github_standin() -> Iterator[Callable[[Sequence[dict], Sequence[dict]], GitH
             return servers.enter_context(running_github(clients, users))
 
         yield start
+
+
+@pytest.fixture(scope="session")
+def slurm() -> Iterator[SlurmCluster]:
+    """A real one-node Slurm cluster (Debian's), as tests/components/slurm.py says: started once, stopped at the end."""
+    missing = missing_binaries()
+    if missing:
+        pytest.fail(
+            f"{', '.join(missing)} missing: `make test` installs slurmctld, slurmd, slurm-client and munge",
+            pytrace=False,
+        )
+    with running_slurm() as cluster:
+        yield cluster

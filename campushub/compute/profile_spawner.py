@@ -23,12 +23,14 @@ from typing import Any
 
 from jupyterhub.spawner import Spawner
 from tornado.web import HTTPError
-from traitlets import Dict, List, Unicode, default, directional_link, import_item
+from traitlets import Dict, List, Unicode, default, directional_link, import_item, observe
 from wrapspawner import WrapSpawner
 
 from campushub.compute.profiles import Offer, ProfileRefused, choose, default_offer, visible
 from campushub.identity.groups import course_group
 
+# What this spawner keeps in the database itself (the rest of a stored state is a backend spawner's own).
+OWN_STATE_KEYS = frozenset({"child_conf", "child_state", "profile", "child_class", "stop_reason"})
 # Traits the child takes from its own configuration and hands to the hub through the wrapper.
 TIMEOUTS = ("start_timeout", "http_timeout", "poll_interval")
 
@@ -71,6 +73,7 @@ class CampusProfilesSpawner(WrapSpawner):
         "course's profile.",
     ).tag(config=True)
     child_profile = Unicode("", help="The profile of the running (or last) server.")
+    last_stop_reason = Unicode("", help="Why the last server ended on its own, once its child spawner is gone.")
     plain_spawner_class = Unicode(
         "",
         help="The spawner `compute.backend` runs without profiles: a server started before profiles were configured "
@@ -146,6 +149,13 @@ class CampusProfilesSpawner(WrapSpawner):
         self.child_spawner = child
         return child
 
+    @observe("port")
+    def _pass_on_a_reported_port(self, change: dict) -> None:
+        """A server in a batch job reports its port to the hub (batchspawner's API), which sets it on the
+        spawner it knows, this one: the child waiting for it must see it."""
+        if self.child_spawner is not None and change["new"]:
+            self.child_spawner.port = change["new"]
+
     def runtime_traits(self, child: Spawner) -> list[str]:
         """Traits both have that the hub sets while running (not configuration): the child gets ours."""
         mine = self.traits()
@@ -162,11 +172,13 @@ class CampusProfilesSpawner(WrapSpawner):
     def load_state(self, state: dict) -> None:
         """A person who never started a server has no child yet: none is made until their first start. A server
         started before profiles were configured kept its backend spawner's own state: that spawner takes it back."""
+        self.last_stop_reason = state.get("stop_reason", "")
         if not state.get("profile") and not state.get("child_class"):
             Spawner.load_state(self, state)
-            if state and self.plain_spawner_class:
+            plain = {key: value for key, value in state.items() if key not in OWN_STATE_KEYS}
+            if plain and self.plain_spawner_class:
                 self.child_class = import_item(self.plain_spawner_class)
-                self.child_state = dict(state)
+                self.child_state = plain
                 self.construct_child()
             return
         super().load_state(state)
@@ -182,11 +194,23 @@ class CampusProfilesSpawner(WrapSpawner):
 
     def get_state(self) -> dict:
         state = super().get_state()
+        if self.stop_reason:
+            state["stop_reason"] = self.stop_reason
         if self.child_profile:
             state["profile"] = self.child_profile
             state["child_class"] = f"{self.child_class.__module__}.{self.child_class.__name__}"
         return state
 
     def clear_state(self) -> None:
+        """Kept across the clear: why the last server ended on its own, for the home page."""
+        reason = self.stop_reason
         super().clear_state()
         self.child_profile = ""
+        self.last_stop_reason = reason
+
+    @property
+    def stop_reason(self) -> str:
+        """Why the last server ended without being asked to (a job's time limit), from its backend's spawner."""
+        if self.child_spawner is not None:
+            return getattr(self.child_spawner, "stop_reason", "")
+        return self.last_stop_reason

@@ -146,7 +146,7 @@ def test_wrong_type_names_key_path_and_line() -> None:
         ("compute:\n  local:\n    user_prefix: Nb-\n", 3, "compute.local.user_prefix", "Nb-"),
         ("compute:\n  local:\n    user_prefix: nb/\n", 3, "compute.local.user_prefix", "nb/"),
         ("compute:\n  local:\n    user_prefix: waytoolongprefix\n", 3, "compute.local.user_prefix", "waytoolong"),
-        ("compute:\n  backend: kubernetes\n", 2, "compute.backend", "kubernetes"),
+        ("compute:\n  backend: nomad\n", 2, "compute.backend", "nomad"),
         ("sign_in:\n  local:\n    min_password_length: 4\n", 3, "sign_in.local.min_password_length", "8"),
         ("listen:\n  public_url: notebooks.example.edu\n", 1, "listen", "public_url"),
         ("name: ''\n", 1, "name", "1"),
