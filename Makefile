@@ -7,9 +7,10 @@ PIP := $(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt
 APT := DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends
 # Debian packages the tests start for real: a browser, R for the R kernel, PostgreSQL, OpenLDAP, openssl;
 # systemd for `systemd-analyze verify` of the service unit, logrotate to try the rotation file (neither is started);
-# a one-node Slurm cluster (slurmctld, slurmd, munge) for the Slurm backend.
+# a one-node Slurm cluster (slurmctld, slurmd, munge) for the Slurm backend; a Docker engine, debootstrap for the
+# user image and iproute2 for the engine's bridge, for the docker backend.
 TEST_DEBS := chromium chromium-driver r-base-core r-cran-irkernel postgresql slapd openssl systemd logrotate \
-	slurmctld slurmd slurm-client munge
+	slurmctld slurmd slurm-client munge docker.io debootstrap iproute2
 
 .PHONY: up install test test-deps lint docs lock bench clean
 

@@ -6,7 +6,7 @@ slurmctld, slurmd and munged on loopback). Each student's start is timed from th
 (GET /user/NAME/api/status is 200): queue, job start, Jupyter's imports, the port reported to the hub,
 the route. The students start together, as a class would.
 
-    .venv/bin/python bench/slurm_start.py [--students 4] [--rounds 2]
+    .venv/bin/python bench/slurm_start.py [--students 2] [--rounds 3]
 
 Prints median and p95 per hub and the ratio; writes bench/results/slurm-start-<time>.json.
 """
@@ -258,8 +258,13 @@ def run(hub_type: type[Hub], cluster: SlurmCluster, students: list[str], rounds:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--students", type=int, default=4, help="students starting together (default 4)")
-    parser.add_argument("--rounds", type=int, default=2, help="bursts per hub (default 2)")
+    parser.add_argument(
+        "--students",
+        type=int,
+        default=2,
+        help="students starting together (default 2: one per CPU of the test cluster's node)",
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="bursts per hub (default 3)")
     args = parser.parse_args()
     if missing_binaries():
         raise SystemExit(f"Slurm is not installed ({', '.join(missing_binaries())}): run `make test-deps` first.")

@@ -534,6 +534,32 @@ def courses_warm(config_path: Path, course_id: str) -> None:
         sys.exit(1)
 
 
+@cli.group("images")
+def images_group() -> None:
+    """Container images for the docker backend, built on this machine (nothing is pulled)."""
+
+
+@images_group.command("build")
+@config_option
+def images_build(config_path: Path) -> None:
+    """Build the user image (a Debian base, then the user environment) on compute.docker's engine, if out of date."""
+    from campushub.compute.images import ImageBuildError, build_images
+
+    config = load_config(config_path).config
+    layout = layout_for(config)
+    project_root = Path(__file__).resolve().parents[1]
+    if not (project_root / "pyproject.toml").exists():
+        raise UserError(f"`campushub images build` needs CampusHub's source checkout; {project_root} is not one.")
+    click.echo(f"Building on {config.compute.docker.docker_host} (the first build takes a few minutes)...")
+    try:
+        results = build_images(config.compute.docker.docker_host, project_root, layout.data_dir / "cache" / "images")
+    except ImageBuildError as failed:
+        raise UserError(f"the image build failed: {failed}") from None
+    for result in results:
+        state = f"built in {result.seconds:.0f} s" if result.built else "up to date"
+        click.echo(f"{result.image}: {state}, {result.size_bytes / (1 << 20):.0f} MiB")
+
+
 @cli.group("deploy")
 def deploy_group() -> None:
     """Write what another platform needs to run this campus (nothing is deployed)."""

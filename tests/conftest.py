@@ -5,6 +5,7 @@
 - `hub`: the real `campushub up` (JupyterHub + configurable-http-proxy + idle culler) on loopback.
 - `postgres`: a real PostgreSQL, started once per session when a test first asks for it.
 - `db_url`: an empty hub database, once on SQLite and once on PostgreSQL.
+- `docker_engine`: a private dockerd with its data root cached between runs; `user_image`: campushub/user built in it.
 - `slapd`, `oidc_provider`, `github_standin`: the directory and the sign-in providers (tests/components).
 - `slurm`: a real one-node Slurm cluster (munged, slurmctld, slurmd) on loopback, started once per session.
 - `browser` (tests/browser): Debian chromium driven by Playwright.
@@ -24,6 +25,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.components.docker import DOCKERD, DockerEngine, running_docker
 from tests.components.github import GitHub, running_github
 from tests.components.oidc import ClientSpec, Provider, StartProvider, UserSpec, missing_node_tools, running_provider
 from tests.components.postgres import INSTALL_ROOT, PostgresServer, running_postgres, server_bin
@@ -176,3 +178,21 @@ def slurm() -> Iterator[SlurmCluster]:
         )
     with running_slurm() as cluster:
         yield cluster
+
+
+@pytest.fixture(scope="session")
+def docker_engine() -> Iterator[DockerEngine]:
+    """A real Docker engine of the tests' own (tests/components/docker.py): started once, stopped at the end."""
+    if not DOCKERD.exists():
+        pytest.fail(f"{DOCKERD} is missing: `make test` installs docker.io", pytrace=False)
+    with running_docker() as engine:
+        yield engine
+
+
+@pytest.fixture(scope="session")
+def user_image(docker_engine: DockerEngine) -> str:
+    """campushub/user:<version>, built in the engine by `campushub images build`'s code (minutes once, then cached)."""
+    from campushub.compute.images import build_images
+
+    *_, user = build_images(docker_engine.docker_host, Path(__file__).resolve().parents[1], docker_engine.cache_dir)
+    return user.image

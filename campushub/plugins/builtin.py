@@ -25,11 +25,12 @@ def campushub_sign_in_methods() -> list[type[SignInMethod]]:
 
 @hookimpl
 def campushub_compute_backends() -> list[type[ComputeBackend]]:
+    from campushub.compute.backends.docker import DockerBackend
     from campushub.compute.backends.kubernetes import KubernetesBackend
     from campushub.compute.backends.local import LocalBackend
     from campushub.compute.backends.slurm import SlurmBackend
 
-    return [LocalBackend, SlurmBackend, KubernetesBackend]
+    return [LocalBackend, DockerBackend, SlurmBackend, KubernetesBackend]
 
 
 @hookimpl
