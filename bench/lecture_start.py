@@ -252,7 +252,34 @@ def say(paragraph: str) -> None:
     print("\n" + textwrap.fill(paragraph, width=100), file=sys.stderr)
 
 
+# Other backends' benchmarks, each against its stock spawner: `make bench ARGS="--backend docker --students 10"`.
+OTHER_BACKENDS = {"docker": "docker_start.py", "slurm": "slurm_start.py"}
+
+
+def other_backend(argv: list[str]) -> int | None:
+    """`--backend docker|slurm`: run that backend's benchmark with the other arguments; None for `local`."""
+    if "--backend" not in argv:
+        return None
+    at = argv.index("--backend")
+    backend = argv[at + 1] if at + 1 < len(argv) else ""
+    rest = argv[:at] + argv[at + 2 :]
+    if backend == "local":
+        return None
+    if backend not in OTHER_BACKENDS:
+        say(f"--backend must be local, docker or slurm, not {backend!r}")
+        return 2
+    script = Path(__file__).with_name(OTHER_BACKENDS[backend])
+    return subprocess.call([sys.executable, str(script), *rest])
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    delegated = other_backend(argv)
+    if delegated is not None:
+        return delegated
+    argv = [
+        arg for index, arg in enumerate(argv) if arg != "--backend" and (index == 0 or argv[index - 1] != "--backend")
+    ]
     args = parse_args(argv)
     signals = Signals(threading.Event())
     signals.install()

@@ -126,3 +126,26 @@ def test_one_container_cannot_read_another_home_nor_reach_another_server(campus,
     assert dana.server_api("GET", "/status").status_code == 200
     assert dev.server_api("GET", "/status").status_code == 200
     kernel.close()
+
+
+def test_check_asks_the_engine_and_names_a_missing_image(campus, docker_engine, user_image):
+    campus.update(
+        **{
+            "compute.backend": "docker",
+            "compute.docker": {
+                "docker_host": docker_engine.docker_host,
+                "hub_address": docker_engine.gateway,
+                "user_prefix": TEST_USER_PREFIX,
+                "image": user_image,
+            },
+            "compute.profiles": {"old": {"title": "Old image", "image": "campushub/user:0.0.1"}},
+        }
+    )
+    checked = campus.cli("check")
+    assert "ok   Docker engine" in checked.stdout, checked.stdout + checked.stderr
+    assert f"ok   compute.docker.image ({user_image})" in checked.stdout
+    assert f"ok   hub address {docker_engine.gateway}" in checked.stdout
+    assert checked.returncode == 1
+    assert "FAIL compute.profiles.old.image: the image campushub/user:0.0.1 is not on the Docker engine" in (
+        checked.stdout
+    )

@@ -174,3 +174,16 @@ def test_check_asks_the_cluster_and_names_a_missing_partition(campus, slurm, slu
     broken = campus.cli("check")
     assert broken.returncode == 1
     assert "FAIL compute.profiles.gpu: Slurm has no partition `a100` (it has cpu, gpu)" in broken.stdout
+
+
+def test_warming_a_course_submits_its_members_jobs_before_the_meeting(campus, hub_factory, slurm, slurm_campus):
+    slurm_campus()
+    campus.update(**{"courses": {"gpulab": {"title": "GPU lab", "members": ["sid"], "profile": "gpu"}}})
+    campus.update(**{"compute.profiles.gpu.courses": ["gpulab"]})
+    account = cluster_account("sid")
+    hub_factory()
+    warmed = campus.cli("courses", "warm", "gpulab")
+    assert warmed.returncode == 0 and "1 started" in warmed.stdout, warmed.stdout + warmed.stderr
+    wait_until(lambda: job_of(slurm, account, "RUNNING") is not None, 60, "sid's job submitted by the warming")
+    job = job_of(slurm, account, "RUNNING")
+    assert job.partition == "gpu"

@@ -73,3 +73,14 @@ def test_an_address_not_on_this_machine_is_named() -> None:
 
 def test_each_person_has_a_network_of_their_own() -> None:
     assert network_name("alice") == "campushub-u-alice"
+
+
+def test_a_container_gets_no_swap_its_process_limit_and_its_gpus() -> None:
+    from campushub.compute.docker import CampusDockerSpawner
+
+    host = CampusDockerSpawner(gpus=2, mem_limit=1 << 30, process_limit=64).extra_host_config
+    assert host["memswap_limit"] == 1 << 30 and host["pids_limit"] == 64
+    assert host["device_requests"] == [
+        {"Driver": "", "Count": 2, "DeviceIDs": [], "Capabilities": [["gpu"]], "Options": {}}
+    ]  # what `docker run --gpus 2` sends
+    assert CampusDockerSpawner().extra_host_config == {}
