@@ -6,7 +6,6 @@ checked as kubernetes_asyncio models; the values' keys against the chart's schem
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 from types import SimpleNamespace
@@ -24,6 +23,7 @@ from campushub.config.schema import CampusConfig
 from campushub.deploy import kubernetes
 from campushub.deploy.kubernetes import finish_hub_config, render_values, values
 from campushub.errors import UserError
+from tests.helpers.eventloop import run_alone
 
 KEYS_FILE = Path(__file__).resolve().parents[1] / "fixtures" / "z2jh_values_keys.txt"
 HUB_IMAGE = "registry.example.edu/campushub/hub:0.1.0"
@@ -333,7 +333,7 @@ def test_a_gpu_profile_pod_has_its_image_limits_and_gpus(generated: dict[str, An
     async def run() -> dict[str, Any]:
         return await child_pod(profiles_spawner(generated, fake_user("alice")), {"profile": "gpu"})
 
-    container = notebook_container(asyncio.run(run()))
+    container = notebook_container(run_alone(run()))
     assert container["image"] == "registry.example.edu/campushub/user-gpu:2026.1"
     assert quantities(container["resources"]["limits"]) == {"cpu": 8, "memory": 32 * GiB, "nvidia.com/gpu": 2}
     assert quantities(container["resources"]["requests"]) == {"cpu": 8, "memory": 32 * GiB}
@@ -344,7 +344,7 @@ def test_a_start_without_a_choice_gets_the_course_default_on_kubernetes(generate
     async def run() -> dict[str, Any]:
         return await child_pod(profiles_spawner(generated, fake_user("alice")), {})
 
-    container = notebook_container(asyncio.run(run()))
+    container = notebook_container(run_alone(run()))
     assert container["image"].endswith("user-gpu:2026.1")
 
 
@@ -353,7 +353,7 @@ def test_an_open_profile_pod_gets_the_campus_defaults(generated: dict[str, Any])
     async def run() -> dict[str, Any]:
         return await child_pod(profiles_spawner(generated, fake_user("bob")), {"profile": "standard"})
 
-    container = notebook_container(asyncio.run(run()))
+    container = notebook_container(run_alone(run()))
     assert container["image"] == "registry.example.edu/campushub/user:2026.1"
     assert quantities(container["resources"]["limits"]) == {"cpu": 1, "memory": 2 * GiB}
     assert {"name": "JUPYTERHUB_ACTIVITY_INTERVAL", "value": "300"} in container["env"]
@@ -368,7 +368,7 @@ def test_a_hidden_profile_or_an_extra_option_is_refused_before_any_pod(generated
 
     for options in ({"profile": "gpu"}, {"profile": "big"}, {"profile": "standard", "image": "evil:latest"}):
         with pytest.raises(ProfileRefusedError) as refused:
-            asyncio.run(run(options))
+            run_alone(run(options))
         assert refused.value.status_code == 403
 
 
@@ -377,7 +377,7 @@ def test_the_form_lists_only_the_profiles_a_person_may_use(generated: dict[str, 
     async def form(user: SimpleNamespace) -> str:
         return await profiles_spawner(generated, user).get_options_form()
 
-    bob, researcher = asyncio.run(form(fake_user("bob"))), asyncio.run(form(fake_user("rita", ("research",))))
+    bob, researcher = run_alone(form(fake_user("bob"))), run_alone(form(fake_user("rita", ("research",))))
     assert bob == ""  # one profile: no form, the start goes ahead with it
     assert 'value="big"' in researcher and 'value="gpu"' not in researcher
 
@@ -398,7 +398,7 @@ def test_make_pod_takes_the_profile_overrides_as_they_are(campus: CampusConfig) 
         mem_guarantee=overrides["mem_guarantee"],
         extra_resource_limits=overrides["extra_resource_limits"],
     )
-    limits = notebook_container(asyncio.run(pod_dict(pod)))["resources"]["limits"]
+    limits = notebook_container(run_alone(pod_dict(pod)))["resources"]["limits"]
     assert quantities(limits) == {"cpu": 8, "memory": 32 * GiB, "nvidia.com/gpu": 2}
 
 
