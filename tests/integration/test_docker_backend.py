@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import pwd
 import time
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 
 import pytest
 import websocket
@@ -58,16 +60,23 @@ def kernel_pid(kernel: Kernel) -> int:
     return int(kernel.execute("import os; print(os.getpid())").strip())
 
 
-def pid_after_restart(kernel: Kernel, old: int, timeout: float = 90) -> int:
-    """The kernel's pid once it answers again as a new process (Jupyter restarts a kernel that was killed)."""
+def pid_after_restart(kernel: Kernel, old: int, timeout: float = 120) -> int:
+    """The kernel's pid once it answers again as a new process (Jupyter restarts a kernel that was killed).
+
+    Each try is bounded: a request sent while the kernel dies is lost, and the server's websocket pings would
+    keep a waiting receive alive forever; closing the socket ends a try that takes too long.
+    """
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         kernel.close()
-        try:
-            pid = kernel_pid(kernel)
-        except (ExecutionError, OSError, ValueError, websocket.WebSocketException):
-            time.sleep(1)
-            continue
+        with ThreadPoolExecutor(1) as pool:
+            attempt = pool.submit(kernel_pid, kernel)
+            try:
+                pid = attempt.result(timeout=15)
+            except (FutureTimeout, ExecutionError, OSError, ValueError, websocket.WebSocketException):
+                kernel.close()  # ends a receive still waiting in the thread
+                time.sleep(1)
+                continue
         if pid != old:
             return pid
         time.sleep(1)
