@@ -20,13 +20,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import pwd
 import secrets
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -34,17 +31,23 @@ from pathlib import Path
 
 import requests
 import websocket
-from ruamel.yaml import YAML
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.ports import free_port_block  # noqa: E402
+from bench.backend_hubs import (  # noqa: E402
+    PROXY,
+    VENV_BIN,
+    BenchHub,
+    admin_token,
+    campushub_up,
+    create_accounts,
+    percentile,
+    remove_accounts,
+)
 from campushub.compute.images import build_images  # noqa: E402
 from tests.components.docker import DockerEngine, running_docker  # noqa: E402
 
-VENV_BIN = REPO / ".venv" / "bin"
-PROXY = REPO / "node_modules" / ".bin" / "configurable-http-proxy"
 READY_TIMEOUT_S = 300
 PREFIX = "bd-"
 
@@ -81,23 +84,6 @@ def account(student: str) -> str:
     return PREFIX + student
 
 
-def create_accounts(students: list[str]) -> None:
-    for student in students:
-        try:
-            pwd.getpwnam(account(student))
-        except KeyError:
-            subprocess.run(
-                ["useradd", "--create-home", "--shell", "/bin/bash", "--comment", "CampusHub user", account(student)],
-                check=True,
-            )
-
-
-def remove_accounts(students: list[str]) -> None:
-    for student in students:
-        subprocess.run(["pkill", "-KILL", "-u", account(student)], check=False)
-        subprocess.run(["userdel", "--remove", account(student)], check=False, capture_output=True)
-
-
 def first_result(base_url: str, name: str, token: str) -> None:
     """A kernel in `name`'s server, and `1+1` back from it."""
     headers = {"Authorization": f"token {token}"}
@@ -122,49 +108,11 @@ def first_result(base_url: str, name: str, token: str) -> None:
         ws.close()
 
 
-class Hub:
-    label = ""
-    title = ""
-
+class Hub(BenchHub):
     def __init__(self, engine: DockerEngine, image: str, students: list[str]) -> None:
+        super().__init__(students, "docker")
         self.engine = engine
         self.image = image
-        self.students = students
-        self.workdir = Path(tempfile.mkdtemp(prefix=f"bench-docker-{self.label}-"))
-        os.chmod(self.workdir, 0o711)
-        self.port = free_port_block(3)
-        self.token = secrets.token_hex(16)
-        self.process: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def hub_name(self, student: str) -> str:
-        raise NotImplementedError
-
-    def command(self) -> list[str]:
-        raise NotImplementedError
-
-    def start(self) -> None:
-        log = (self.workdir / "hub.log").open("w")
-        env = {key: value for key, value in os.environ.items() if not key.startswith(("JUPYTERHUB_", "CAMPUSHUB_"))}
-        self.process = subprocess.Popen(
-            self.command(), cwd=self.workdir, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            try:
-                if requests.get(f"{self.url}/hub/api", timeout=2).status_code == 200:
-                    return
-            except requests.RequestException:
-                time.sleep(0.3)
-        raise SystemExit(f"{self.title} did not start: see {self.workdir / 'hub.log'}")
-
-    def api(self, method: str, path: str) -> requests.Response:
-        return requests.request(
-            method, f"{self.url}/hub/api{path}", headers={"Authorization": f"token {self.token}"}, timeout=300
-        )
 
     def before_the_lecture(self) -> None:
         """Nothing: a cold start."""
@@ -185,12 +133,7 @@ class Hub:
     def stop(self) -> None:
         for student in self.students:
             self.api("DELETE", f"/users/{self.hub_name(student)}/server")
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
+        self.stop_process()
         self.engine.remove_all_containers()
 
 
@@ -234,14 +177,7 @@ class CampusHubDocker(Hub):
         return student
 
     def command(self) -> list[str]:
-        campushub = str(VENV_BIN / "campushub")
-        env = {**os.environ, "CAMPUSHUB_ADMIN_PASSWORD": secrets.token_hex(8)}
-        subprocess.run([campushub, "init"], cwd=self.workdir, env=env, check=True, capture_output=True)
-        yaml = YAML(typ="rt")
-        path = self.workdir / "campus.yaml"
-        document = yaml.load(path.read_text())
-        document.setdefault("listen", {})["port"] = self.port
-        document["compute"] = {
+        compute = {
             "backend": "docker",
             "docker": {
                 "docker_host": self.engine.docker_host,
@@ -251,21 +187,12 @@ class CampusHubDocker(Hub):
                 "adopt_accounts": [account(student) for student in self.students],
             },
         }
-        document["courses"] = {"lecture": {"title": "The benchmark's lecture", "members": list(self.students)}}
-        with path.open("w") as out:
-            yaml.dump(document, out)
-        return [campushub, "up"]
+        courses = {"lecture": {"title": "The benchmark's lecture", "members": list(self.students)}}
+        return campushub_up(self.workdir, compute, self.port, courses)
 
     def start(self) -> None:
         super().start()
-        made = subprocess.run(
-            [str(VENV_BIN / "campushub"), "token", "--user", "admin", "--note", "bench"],
-            cwd=self.workdir,
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        self.token = made.stdout.strip().splitlines()[-1]
+        self.token = admin_token(self.workdir)
         for student in self.students:
             self.api("POST", f"/users/{student}")
 
@@ -287,11 +214,6 @@ class WarmedCampusHubDocker(CampusHubDocker):
         raise SystemExit("the warmed servers did not all start")
 
 
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))]
-
-
 def run(hub_type: type[Hub], engine: DockerEngine, image: str, students: list[str]) -> list[float]:
     hub = hub_type(engine, image, students)
     try:
@@ -308,7 +230,7 @@ def main() -> None:
     parser.add_argument("--students", type=int, default=10, help="students starting together (default 10)")
     args = parser.parse_args()
     students = [f"d{index:02d}" for index in range(1, args.students + 1)]
-    create_accounts(students)
+    create_accounts([account(s) for s in students])
     results: dict[str, list[float]] = {}
     try:
         with running_docker() as engine:
@@ -316,7 +238,7 @@ def main() -> None:
             for hub_type in (StockHub, CampusHubDocker, WarmedCampusHubDocker):
                 results[hub_type.label] = run(hub_type, engine, user.image, students)
     finally:
-        remove_accounts(students)
+        remove_accounts([account(s) for s in students])
     print(f"Docker lecture burst, {args.students} students together: start request to 1+1 (seconds)")
     print(f"{'':18}{'median':>10}{'p95':>10}{'max':>10}{'p95/stock':>11}")
     stock_p95 = percentile(results["stock"], 0.95)

@@ -15,28 +15,30 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import pwd
 import secrets
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import requests
-from ruamel.yaml import YAML
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.ports import free_port_block  # noqa: E402
+from bench.backend_hubs import (  # noqa: E402
+    PROXY,
+    VENV_BIN,
+    BenchHub,
+    admin_token,
+    campushub_up,
+    create_accounts,
+    percentile,
+    remove_accounts,
+)
 from tests.components.slurm import SlurmCluster, missing_binaries, running_slurm  # noqa: E402
 
-VENV_BIN = REPO / ".venv" / "bin"
-PROXY = REPO / "node_modules" / ".bin" / "configurable-http-proxy"
 READY_TIMEOUT_S = 300
 PREFIX = "bq-"
 
@@ -73,65 +75,10 @@ def account(student: str) -> str:
     return PREFIX + student
 
 
-def create_accounts(students: list[str]) -> None:
-    for student in students:
-        try:
-            pwd.getpwnam(account(student))
-        except KeyError:
-            subprocess.run(["useradd", "--create-home", "--shell", "/bin/bash", account(student)], check=True)
-
-
-def remove_accounts(students: list[str]) -> None:
-    for student in students:
-        subprocess.run(["pkill", "-KILL", "-u", account(student)], check=False)
-        subprocess.run(["userdel", "--remove", account(student)], check=False, capture_output=True)
-
-
-class Hub:
-    """A hub in a temporary directory, started in a session of its own and stopped at the end."""
-
-    title = ""
-
+class Hub(BenchHub):
     def __init__(self, cluster: SlurmCluster, students: list[str]) -> None:
+        super().__init__(students, "slurm")
         self.cluster = cluster
-        self.students = students
-        self.workdir = Path(tempfile.mkdtemp(prefix=f"bench-slurm-{self.label}-"))
-        os.chmod(self.workdir, 0o711)
-        self.port = free_port_block(3)
-        self.token = secrets.token_hex(16)
-        self.process: subprocess.Popen | None = None
-
-    label = ""
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def command(self) -> list[str]:
-        raise NotImplementedError
-
-    def hub_name(self, student: str) -> str:
-        raise NotImplementedError
-
-    def start(self) -> None:
-        log = (self.workdir / "hub.log").open("w")
-        env = {key: value for key, value in os.environ.items() if not key.startswith(("JUPYTERHUB_", "CAMPUSHUB_"))}
-        self.process = subprocess.Popen(
-            self.command(), cwd=self.workdir, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            try:
-                if requests.get(f"{self.url}/hub/api", timeout=2).status_code == 200:
-                    return
-            except requests.RequestException:
-                time.sleep(0.3)
-        raise SystemExit(f"{self.title} did not start: see {self.workdir / 'hub.log'}")
-
-    def api(self, method: str, path: str) -> requests.Response:
-        return requests.request(
-            method, f"{self.url}/hub/api{path}", headers={"Authorization": f"token {self.token}"}, timeout=30
-        )
 
     def spawn_to_ready(self, student: str) -> float:
         name = self.hub_name(student)
@@ -161,12 +108,7 @@ class Hub:
             time.sleep(0.5)
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
+        self.stop_process()
 
 
 class StockHub(Hub):
@@ -204,14 +146,7 @@ class CampusHubSlurm(Hub):
         return student
 
     def command(self) -> list[str]:
-        campushub = str(VENV_BIN / "campushub")
-        env = {**os.environ, "CAMPUSHUB_ADMIN_PASSWORD": secrets.token_hex(8)}
-        subprocess.run([campushub, "init"], cwd=self.workdir, env=env, check=True, capture_output=True)
-        yaml = YAML(typ="rt")
-        path = self.workdir / "campus.yaml"
-        document = yaml.load(path.read_text())
-        document.setdefault("listen", {})["port"] = self.port
-        document["compute"] = {
+        compute = {
             "backend": "slurm",
             "slurm": {
                 "slurm_conf": str(self.cluster.conf),
@@ -221,25 +156,11 @@ class CampusHubSlurm(Hub):
                 "time_limit": "1h",
             },
         }
-        with path.open("w") as out:
-            yaml.dump(document, out)
-        return [campushub, "up"]
+        return campushub_up(self.workdir, compute, self.port)
 
     def start(self) -> None:
         super().start()
-        made = subprocess.run(
-            [str(VENV_BIN / "campushub"), "token", "--user", "admin", "--note", "bench"],
-            cwd=self.workdir,
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        self.token = made.stdout.strip().splitlines()[-1]
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))]
+        self.token = admin_token(self.workdir)
 
 
 def run(hub_type: type[Hub], cluster: SlurmCluster, students: list[str], rounds: int) -> list[float]:
@@ -269,14 +190,14 @@ def main() -> None:
     if missing_binaries():
         raise SystemExit(f"Slurm is not installed ({', '.join(missing_binaries())}): run `make test-deps` first.")
     students = [f"s{index:02d}" for index in range(1, args.students + 1)]
-    create_accounts(students)
+    create_accounts([account(s) for s in students])
     results: dict[str, list[float]] = {}
     try:
         with running_slurm() as cluster:
             for hub_type in (StockHub, CampusHubSlurm):
                 results[hub_type.label] = run(hub_type, cluster, students, args.rounds)
     finally:
-        remove_accounts(students)
+        remove_accounts([account(s) for s in students])
     print(f"Slurm spawn-to-ready, {args.students} students together x {args.rounds} rounds (seconds):")
     print(f"{'':12}{'median':>10}{'p95':>10}{'max':>10}")
     for label, times in results.items():
