@@ -6,6 +6,7 @@ import json
 import time
 import uuid
 from dataclasses import dataclass, field
+from typing import Any
 
 import requests
 import websocket
@@ -13,6 +14,25 @@ import websocket
 
 class ExecutionError(AssertionError):
     pass
+
+
+# Longest a test waits for one answer from a kernel. Jupyter Server pings every websocket, so a socket's
+# own read timeout never fires while the server lives: only a deadline over the whole wait ends it.
+ANSWER_TIMEOUT = 120.0
+
+
+def receive(ws: websocket.WebSocket, deadline: float) -> Any:
+    """The next JSON message on `ws`, or TimeoutError once `deadline` (time.monotonic()) has passed."""
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError("no answer on the websocket before the deadline")
+        ws.settimeout(remaining)
+        opcode, frame = ws.recv_data_frame(True)
+        if opcode == websocket.ABNF.OPCODE_CLOSE:
+            raise websocket.WebSocketConnectionClosedException("the server closed the websocket")
+        if opcode in (websocket.ABNF.OPCODE_TEXT, websocket.ABNF.OPCODE_BINARY):
+            return json.loads(frame.data if isinstance(frame.data, str) else frame.data.decode())
 
 
 @dataclass
@@ -121,13 +141,14 @@ class Kernel:
         )
         return msg_id
 
-    def execute(self, code: str) -> str:
+    def execute(self, code: str, timeout: float = ANSWER_TIMEOUT) -> str:
         """Run `code`; return its result (text/plain) plus anything printed."""
         ws = self._socket()
         msg_id = self.send(code)
         output = []
+        deadline = time.monotonic() + timeout
         while True:
-            message = json.loads(ws.recv())
+            message = receive(ws, deadline)
             if message.get("parent_header", {}).get("msg_id") != msg_id:
                 continue
             kind, content = message["msg_type"], message["content"]

@@ -16,7 +16,7 @@ import pytest
 import websocket
 
 from tests.helpers.hub import TEST_USER_PREFIX
-from tests.helpers.hubclient import Student
+from tests.helpers.hubclient import Student, receive
 from tests.helpers.procfs import forkserver_pid, memory_contains, server_pid, status
 from tests.helpers.sign_in import PASSWORD, running_student
 
@@ -125,7 +125,7 @@ def test_forked_servers_save_files_and_run_terminals(campus, hub):
         ws.send(json.dumps(["stdin", "id -un; echo done-$((6*7))\r"]))
         output, deadline = "", time.monotonic() + 30
         while "done-42" not in output and time.monotonic() < deadline:
-            message = json.loads(ws.recv())
+            message = receive(ws, deadline)
             if message[0] == "stdout":
                 output += message[1]
         assert "done-42" in output, output

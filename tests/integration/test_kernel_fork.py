@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers.hub import TEST_USER_PREFIX
-from tests.helpers.hubclient import Kernel, Student
+from tests.helpers.hubclient import ANSWER_TIMEOUT, Kernel, Student, receive
 from tests.helpers.procfs import alive, cmdline, parent, server_pid, status
 from tests.helpers.sign_in import running_student
 
@@ -66,8 +66,9 @@ def replies_to(kernel: Kernel, msg_id: str) -> list[dict]:
     """Every message answering `msg_id`, up to the kernel going idle again."""
     ws = kernel._socket()
     found = []
+    deadline = time.monotonic() + ANSWER_TIMEOUT
     while True:
-        message = json.loads(ws.recv())
+        message = receive(ws, deadline)
         if message.get("parent_header", {}).get("msg_id") != msg_id:
             continue
         found.append(message)

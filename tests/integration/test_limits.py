@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers.hub import CAMPUSHUB
-from tests.helpers.hubclient import Kernel
+from tests.helpers.hubclient import Kernel, receive
 from tests.helpers.procfs import group_dir, own_groups
 from tests.helpers.sign_in import running_student
 
@@ -38,9 +38,11 @@ def messages_until(kernel: Kernel, code: str, wanted: str, timeout: float = 120)
     msg_id = kernel.send(code)
     seen = []
     deadline = time.monotonic() + timeout
-    ws.settimeout(timeout)
     while time.monotonic() < deadline:
-        message = json.loads(ws.recv())
+        try:
+            message = receive(ws, deadline)
+        except TimeoutError:
+            break
         seen.append(message)
         if message.get("parent_header", {}).get("msg_id") == msg_id and wanted in json.dumps(message["content"]):
             return seen
