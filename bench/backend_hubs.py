@@ -58,7 +58,7 @@ class BenchHub:
         self.students = students
         self.workdir = Path(tempfile.mkdtemp(prefix=f"bench-{kind}-{self.label}-"))
         os.chmod(self.workdir, 0o711)
-        self.port = free_port_block(3)
+        self.port = free_port_block(4)
         self.token = secrets.token_hex(16)
         self.process: subprocess.Popen | None = None
 

@@ -88,12 +88,12 @@ def unenforceable_limits(check_output: str) -> dict[str, str]:
 
 
 def hub_port() -> int:
-    """A public port for a hub under test, with the two after it free too (its hub API and proxy API)."""
+    """A public port for a hub under test, with the three after it free too (its hub API, proxy API and library)."""
     try:
-        return free_port_block(3)
+        return free_port_block(4)
     except NoFreePorts as error:
         raise BenchError(
-            "No block of three free TCP ports was found on 127.0.0.1; free some ports and run it again."
+            "No block of four free TCP ports was found on 127.0.0.1; free some ports and run it again."
         ) from error
 
 

@@ -38,8 +38,8 @@ def _kernel_choice() -> int:
         return probe.getsockname()[1]
 
 
-def free_port_block(size: int = 3) -> int:
-    """A port p with p .. p+size-1 all free on 127.0.0.1 (a hub uses the two after its public port)."""
+def free_port_block(size: int = 4) -> int:
+    """A port p with p .. p+size-1 all free on 127.0.0.1 (a hub uses the three after its public port)."""
     with _lock:
         for _ in range(_ATTEMPTS):
             base = _kernel_choice()

@@ -14,7 +14,8 @@ import click
 from ruamel.yaml import YAML
 
 from campushub import __version__
-from campushub.config.loader import DEFAULT_FILE, load_config, override_listen
+from campushub.cli_options import config_option
+from campushub.config.loader import load_config, override_listen
 from campushub.config.schema import CampusConfig
 from campushub.config.snapshot import write_snapshot
 from campushub.courses.by_hand import warm_by_hand
@@ -22,19 +23,10 @@ from campushub.errors import UserError
 from campushub.hub.layout import database_url, layout_for
 from campushub.identity.accounts import PENDING, AccountExists, AccountStore, NoSuchAccount
 from campushub.identity.usernames import InvalidUsername, normalize_username
+from campushub.library.commands import library_group
 from campushub.plugins import plugin_names
 from campushub.preflight import probes
 from campushub.setup import account_store, first_start_admin, generate_password, init, prepare_data_dir
-
-config_option = click.option(
-    "-c",
-    "--config",
-    "config_path",
-    type=click.Path(path_type=Path),
-    default=DEFAULT_FILE,
-    show_default=True,
-    help="The campus.yaml to use.",
-)
 
 
 @click.group()
@@ -697,6 +689,9 @@ def _hub_knows(db_url: str, name: str) -> bool:
     finally:
         session.close()
         session.get_bind().dispose()
+
+
+cli.add_command(library_group)
 
 
 def main() -> None:

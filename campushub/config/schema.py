@@ -22,6 +22,7 @@ from pydantic import (
 from campushub.compute.config import Compute
 from campushub.config.sections import AdminEntry, Duration, ProblemAt, Section, Username
 from campushub.config.sign_in import SignIn
+from campushub.library.config import Library
 
 
 class Listen(Section):
@@ -138,6 +139,7 @@ class CampusConfig(Section):
         default_factory=dict,
         description="Courses by a short ID of your choice (`phys101`), used by `campushub courses warm ID`.",
     )
+    library: Library = Field(default_factory=Library, description="The public library of published projects.")
 
     @field_validator("courses")
     @classmethod

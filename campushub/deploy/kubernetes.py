@@ -247,13 +247,14 @@ def cull_values(config: CampusConfig) -> dict[str, Any]:
 
 def carried_services(config: CampusConfig) -> list[Service]:
     """CampusHub's and plug-ins' services that run in the hub pod: not the culler (the chart's `cull` is it),
-    nor the `campushub` command's API service (the command does not run in the cluster)."""
+    nor the `campushub` command's API service (the command does not run in the cluster), nor yet the library
+    (its pages need a port of the hub pod opened to the proxy pod; docs/kubernetes.md says so)."""
     from campushub.plugins import services_for
-    from campushub.services.builtin import CLI_SERVICE, CULLER_SERVICE
+    from campushub.services.builtin import CLI_SERVICE, CULLER_SERVICE, LIBRARY_SERVICE
 
     carried = []
     for service in services_for(config, pod_layout(config)):
-        if service.name in (CULLER_SERVICE, CLI_SERVICE):
+        if service.name in (CULLER_SERVICE, CLI_SERVICE, LIBRARY_SERVICE):
             continue
         if service.endpoint is not None:
             raise UserError(

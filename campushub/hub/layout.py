@@ -74,6 +74,11 @@ def database_url(config: CampusConfig, layout: Layout) -> str:
     return config.database.url or f"sqlite:///{layout.data_dir / 'campushub.sqlite'}"
 
 
+def library_port(config: CampusConfig) -> int:
+    """The library service's port on loopback: the third after the public one."""
+    return config.listen.port + 3
+
+
 def internal_ports(config: CampusConfig) -> tuple[int, int]:
     """The hub API and proxy API ports: the two after the public one, on loopback."""
     return config.listen.port + 1, config.listen.port + 2

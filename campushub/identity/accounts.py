@@ -14,11 +14,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import DateTime, Integer, String, create_engine, delete, select
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy import DateTime, Integer, String, delete, select
+from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from campushub.identity.passwords import hash_password, needs_rehash, verify_password
-from campushub.migrations.schema import ensure_current
+from campushub.tables import Base, open_engine
 
 ACTIVE = "active"
 # Where a sign-in method puts an e-mail address it vouches for, in the model it returns (for `link_by: email`).
@@ -26,10 +26,6 @@ EMAIL_KEY = "campushub_email"
 # Where a method puts the provider's unchangeable id of the person (GitHub's numeric account id).
 SUBJECT_KEY = "campushub_subject"
 PENDING = "pending"
-
-
-class Base(DeclarativeBase):
-    pass
 
 
 class Account(Base):
@@ -156,15 +152,7 @@ class AccountStore:
     """Accounts in the database at `db_url` (the hub database)."""
 
     def __init__(self, db_url: str) -> None:
-        connect_args = {"check_same_thread": False} if db_url.startswith("sqlite") else {}
-        self._engine = create_engine(db_url, connect_args=connect_args)
-        # The tables come from CampusHub's migrations (campushub/migrations), never from create_all: a database
-        # of another release is refused here rather than read or written in a shape this code does not know.
-        try:
-            ensure_current(self._engine)
-        except BaseException:
-            self._engine.dispose()
-            raise
+        self._engine = open_engine(db_url)
         self._sessions = sessionmaker(self._engine, expire_on_commit=False)
 
     @contextmanager

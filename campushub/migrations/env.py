@@ -7,8 +7,8 @@ and autogenerate looks at CampusHub's tables only.
 
 from alembic import context
 
-from campushub.identity.accounts import Base
 from campushub.migrations.schema import VERSION_TABLE, include_name
+from campushub.tables import metadata
 
 connection = context.config.attributes.get("connection")
 if connection is None:
@@ -18,7 +18,7 @@ if connection is None:
     )
 context.configure(
     connection=connection,
-    target_metadata=Base.metadata,
+    target_metadata=metadata(),
     version_table=VERSION_TABLE,
     include_name=include_name,
 )

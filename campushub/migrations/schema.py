@@ -16,6 +16,7 @@ The same holds for JupyterHub's own tables (`hub_schema.py`), checked first.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from dataclasses import dataclass
 from pathlib import Path
@@ -174,7 +175,7 @@ def ensure_current(engine: Engine) -> None:
     """Refuse a database this CampusHub cannot use as it is; make or record CampusHub's tables where that is safe.
 
     Safe: making the tables of a fresh database, and recording the baseline revision of one made by
-    CampusHub 0.1.0 (its tables are the baseline's, so only the version table is written). Anything
+    CampusHub 0.1.0 while the baseline is this release's head (only the version table is written). Anything
     else that would change the database is `campushub upgrade`'s, which backs it up first.
     """
     from campushub.migrations.hub_schema import hub_state
@@ -196,6 +197,8 @@ def ensure_current(engine: Engine) -> None:
             upgrade(connection)
             return
         if campus.unversioned:
+            if campus.head != BASELINE:  # 0.1.0's tables, behind this release: nothing is written, not even a stamp
+                raise behind_refusal(dataclasses.replace(campus, current=BASELINE), db_url)
             stamp(connection, BASELINE)
             campus = campus_state(connection)
         if not campus.up_to_date:

@@ -26,7 +26,9 @@ class Service:
     are its role's, as few as it needs (filtered ones such as `read:users!group=x` welcome); none: no
     role at all. With `port` (or `url`) it serves pages, proxied at /services/<name>/; `oauth_client`
     then lets people reach them signed in with their hub account, without a confirmation page, since
-    the campus runs the service. `reads_snapshot` gives it $CAMPUSHUB_SNAPSHOT; `environment` is
+    the campus runs the service. `everyone_signs_in`: every hub user may sign in to it (JupyterHub's
+    default user role reaches no service, so without it only admins could).
+    `reads_snapshot` gives it $CAMPUSHUB_SNAPSHOT; `environment` is
     anything else it must have (today only TZ, for services that keep local time).
     """
 
@@ -38,11 +40,14 @@ class Service:
     port: int | None = None
     reads_snapshot: bool = False
     display: bool = False
+    everyone_signs_in: bool = False
     environment: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.oauth_client and self.endpoint is None:
             raise ValueError(f"service {self.name!r} is an OAuth client but serves no pages: give it a port or url")
+        if self.everyone_signs_in and not self.oauth_client:
+            raise ValueError(f"service {self.name!r} lets everyone sign in but is no OAuth client")
         if (self.reads_snapshot or self.environment) and not self.command:
             raise ValueError(f"service {self.name!r} has an environment but no command for the hub to run")
 
@@ -85,9 +90,13 @@ def service_settings(services: Sequence[Service], layout: Layout) -> Settings:
         seen.add(service.name)
     if not services:
         return {}
-    return {
-        "JupyterHub": {
-            "services": [service_spec(service, layout) for service in services],
-            "load_roles": [service_role(service) for service in services if service.scopes],
-        }
-    }
+    roles = [service_role(service) for service in services if service.scopes]
+    reachable = [f"access:services!service={service.name}" for service in services if service.everyone_signs_in]
+    if reachable:
+        roles.append(user_role(reachable))
+    return {"JupyterHub": {"services": [service_spec(service, layout) for service in services], "load_roles": roles}}
+
+
+def user_role(extra_scopes: Sequence[str]) -> dict[str, Any]:
+    """JupyterHub's default role of every user, `self`, plus signing in to the services open to everyone."""
+    return {"name": "user", "scopes": ["self", *extra_scopes]}

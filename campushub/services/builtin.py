@@ -1,4 +1,4 @@
-"""CampusHub's own services: the idle culler, the courses warmer, and the `campushub` command's API access."""
+"""CampusHub's own services: the idle culler, the courses warmer, the library, and the CLI's API access."""
 
 from __future__ import annotations
 
@@ -8,11 +8,12 @@ import sys
 from campushub.compute.activity import activity_interval
 from campushub.config.schema import CampusConfig
 from campushub.courses.directory import roster_directory
-from campushub.hub.layout import Layout
+from campushub.hub.layout import Layout, library_port
 from campushub.services import Service
 
 CULLER_SERVICE = "idle-culler"
 COURSES_SERVICE = "campushub-courses"
+LIBRARY_SERVICE = "library"
 CLI_SERVICE = "campushub-cli"
 # What `campushub users remove` and a full stop (Ctrl-C) may do through the running hub, with a token made for
 # minutes at a time.
@@ -22,10 +23,12 @@ WARM_SCOPES = ("read:users:name", "read:users:activity", "read:servers", "start:
 
 
 def builtin_services(config: CampusConfig, layout: Layout) -> list[Service]:
-    """The culler and the CLI's service always; the warmer only when campus.yaml has courses."""
+    """The culler and the CLI's service always; the warmer only when campus.yaml has courses; the library unless off."""
     services = [culler_service(config)]
     if config.courses:
         services.append(courses_service(config))
+    if config.library.enabled:
+        services.append(library_service(config))
     services.append(cli_service())
     return services
 
@@ -76,6 +79,22 @@ def courses_scopes(config: CampusConfig) -> list[str]:
     if groups and roster_directory(config) is not None:
         scopes += ["admin:users", *WARM_SCOPES]
     return scopes
+
+
+def library_service(config: CampusConfig) -> Service:
+    """The library's pages: anyone reads public projects; signing in (anyone with an account) shows private ones.
+
+    It needs no scope of the hub's API: who looks comes from the OAuth sign-in, what exists from its tables.
+    """
+    return Service(
+        name=LIBRARY_SERVICE,
+        command=(sys.executable, "-m", "campushub.library.service"),
+        port=library_port(config),
+        oauth_client=True,
+        everyone_signs_in=True,
+        display=True,
+        reads_snapshot=True,
+    )
 
 
 def cli_service() -> Service:

@@ -23,6 +23,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 from bench.ports import free_port_block
+from campushub.migrations import schema
+from campushub.upgrade import release_of
 from tests.components.postgres import PostgresServer, server_bin
 from tests.helpers.databases import DATABASES, POSTGRESQL, SQLITE, stored_bytes
 from tests.helpers.hub import TEST_USER_PREFIX, Campus, start_hub
@@ -33,7 +35,8 @@ pytestmark = pytest.mark.integration
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "previous_release"
 RELEASE = json.loads((FIXTURE / "release.json").read_text())
-CAMPUSHUB_HEAD = "0001_baseline"
+CAMPUSHUB_BASELINE = "0001_baseline"  # the previous release's tables, before any revision was recorded
+CAMPUSHUB_HEAD = schema.head()
 JUPYTERHUB_HEAD = "f460b0348206"  # JupyterHub 6.1's last revision, which the previous release ran with too
 JUPYTERHUB_BEFORE = "ff1860e38070"  # the one before it
 
@@ -127,7 +130,13 @@ def test_the_previous_releases_campus_upgrades_and_its_people_sign_in_as_before(
     assert first.returncode == 0, first.stderr
     assert f"JupyterHub's tables: at {JUPYTERHUB_HEAD} (JupyterHub" in first.stdout, first.stdout
     assert "CampusHub's tables: no revision recorded (made by CampusHub 0.1.0)" in first.stdout, first.stdout
-    assert f"CampusHub's tables: recorded as {CAMPUSHUB_HEAD} (CampusHub 0.1.0's tables), unchanged." in first.stdout
+    assert (
+        f"CampusHub's tables: recorded as {CAMPUSHUB_BASELINE} (CampusHub 0.1.0's tables), unchanged." in first.stdout
+    )
+    upgraded = (
+        f"CampusHub's tables: upgraded from {CAMPUSHUB_BASELINE} to {CAMPUSHUB_HEAD}{release_of(CAMPUSHUB_HEAD)}."
+    )
+    assert upgraded in first.stdout, first.stdout
     assert revision(db_url, "campushub_alembic_version") == CAMPUSHUB_HEAD
     assert revision(db_url, "alembic_version") == JUPYTERHUB_HEAD  # JupyterHub's own is left alone
     made = backups(old_campus)
@@ -150,7 +159,7 @@ def test_the_previous_releases_campus_upgrades_and_its_people_sign_in_as_before(
 
     again = old_campus.cli("upgrade", "--yes")
     assert again.returncode == 0, again.stderr
-    assert f"CampusHub's tables: at {CAMPUSHUB_HEAD} (CampusHub 0.1.0's tables), current." in again.stdout
+    assert f"CampusHub's tables: at {CAMPUSHUB_HEAD}{release_of(CAMPUSHUB_HEAD)}, current." in again.stdout
     assert "Everything is current: nothing to do." in again.stdout
     assert backups(old_campus) == made  # no second backup for nothing
 
@@ -169,15 +178,24 @@ def test_the_previous_releases_campus_upgrades_and_its_people_sign_in_as_before(
         hub.stop()
 
 
-def test_up_records_a_database_of_the_previous_release_at_the_baseline_without_upgrading(
-    sqlite_old_campus: Campus,
-) -> None:
-    """Its tables are the baseline's: recording the revision changes nothing else, so no backup is needed."""
+def test_a_database_of_the_previous_release_is_refused_until_upgraded(sqlite_old_campus: Campus) -> None:
+    """This release adds tables: nothing reads the database until `campushub upgrade` has backed it up and moved it."""
+    before = fingerprint(sqlite_old_campus.database_url)
+    for args in (["users", "list"], ["up"]):
+        refused = sqlite_old_campus.cli(*args)
+        assert refused.returncode == 2, (args, refused.stdout, refused.stderr)
+        assert f"CampusHub's tables at revision {CAMPUSHUB_BASELINE}; this install needs {CAMPUSHUB_HEAD}" in (
+            refused.stderr
+        ), refused.stderr
+        assert "`campushub upgrade`" in refused.stderr and "Traceback" not in refused.stderr
+    assert fingerprint(sqlite_old_campus.database_url) == before
+    assert backups(sqlite_old_campus) == []
+
+    assert sqlite_old_campus.cli("upgrade", "--yes").returncode == 0
     listed = sqlite_old_campus.cli("users", "list")
     assert listed.returncode == 0, listed.stderr
     assert {line.split("\t")[0] for line in listed.stdout.splitlines()} == {RELEASE["admin"], RELEASE["user"]}
     assert revision(sqlite_old_campus.database_url, "campushub_alembic_version") == CAMPUSHUB_HEAD
-    assert backups(sqlite_old_campus) == []
 
 
 def downgrade_jupyterhub(db_url: str, to: str, scratch: Path) -> None:
@@ -250,12 +268,14 @@ def test_upgrade_asks_first_and_needs_yes_without_a_terminal(sqlite_old_campus: 
 
 def test_upgrade_is_refused_while_the_hub_runs(sqlite_old_campus: Campus) -> None:
     campus = sqlite_old_campus
+    assert campus.cli("upgrade", "--yes").returncode == 0  # a hub runs only on a current database
+    made = backups(campus)
     hub = start_hub(campus)
     try:
         result = campus.cli("upgrade", "--yes")
         assert result.returncode == 2, result.stdout + result.stderr
         assert "CampusHub is running: `campushub up` runs as pid" in result.stderr, result.stderr
         assert "Stop it first" in result.stderr
-        assert backups(campus) == []
+        assert backups(campus) == made
     finally:
         hub.stop()

@@ -18,11 +18,12 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.pool import NullPool
 
 from campushub.errors import UserError
-from campushub.identity.accounts import AccountStore, Base
+from campushub.identity.accounts import AccountStore
 from campushub.migrations import schema
 from campushub.migrations.hub_schema import hub_scripts
+from campushub.tables import metadata
 
-CAMPUSHUB_TABLES = {table.name for table in Base.metadata.sorted_tables}
+CAMPUSHUB_TABLES = {table.name for table in metadata().sorted_tables}
 
 
 @pytest.fixture
@@ -51,13 +52,13 @@ def version(engine: Engine, table: str) -> str | None:
 def test_the_migrations_make_exactly_the_models_tables(db_url: str, engine: Engine) -> None:
     AccountStore(db_url).dispose()
     assert set(inspect(engine).get_table_names()) == CAMPUSHUB_TABLES | {schema.VERSION_TABLE}
-    assert differences(engine, Base.metadata) == []
+    assert differences(engine, metadata()) == []
     assert version(engine, schema.VERSION_TABLE) == schema.head()
 
 
 def test_a_model_changed_without_a_migration_is_caught(db_url: str, engine: Engine) -> None:
     AccountStore(db_url).dispose()
-    changed = copy.deepcopy(Base.metadata)
+    changed = copy.deepcopy(metadata())
     changed.tables["campushub_accounts"].append_column(Column("email", String(254)))
     found = differences(engine, changed)
     assert [(kind, column.name) for kind, _, table, column in found if table == "campushub_accounts"] == [
@@ -71,21 +72,44 @@ def test_campushub_keeps_its_revision_apart_from_jupyterhubs(db_url: str, engine
     assert version(engine, "alembic_version") == hub_scripts().get_current_head()
     assert version(engine, schema.VERSION_TABLE) == schema.head()
     # JupyterHub's tables are not CampusHub's to compare (or, for autogenerate, to drop).
-    assert differences(engine, Base.metadata) == []
+    assert differences(engine, metadata()) == []
 
 
-def test_a_database_of_campushub_0_1_0_is_recorded_at_the_baseline(db_url: str, engine: Engine) -> None:
-    Base.metadata.create_all(engine)  # how 0.1.0 made its tables
+def baseline_tables(engine: Engine) -> None:
+    """The tables CampusHub 0.1.0 made with its models' create_all, before any revision was recorded."""
+    with engine.begin() as connection:
+        context = MigrationContext.configure(connection)
+        with context.begin_transaction():
+            # 0.1.0's models are exactly what the baseline revision makes.
+            baseline = schema.scripts().get_revision(schema.BASELINE).module
+            from alembic.operations import Operations
+
+            with Operations.context(context):
+                baseline.upgrade()
+
+
+def test_a_database_of_campushub_0_1_0_is_refused_until_upgraded_and_then_kept(db_url: str, engine: Engine) -> None:
+    baseline_tables(engine)
     with engine.begin() as connection:
         connection.execute(
             text("INSERT INTO campushub_config_admins (name) VALUES ('ada')"),
         )
+    with pytest.raises(
+        UserError,
+        match=rf"at revision {schema.BASELINE}; this install needs {schema.head()}.*"
+        r"`campushub upgrade`",
+    ):
+        AccountStore(db_url)
+    assert schema.VERSION_TABLE not in inspect(engine).get_table_names(), "nothing was changed"
+    with engine.begin() as connection:  # what `campushub upgrade` does after its backup
+        schema.stamp(connection, schema.BASELINE)
+        schema.upgrade(connection)
     store = AccountStore(db_url)
     try:
         assert store.config_admins() == {"ada"}
     finally:
         store.dispose()
-    assert version(engine, schema.VERSION_TABLE) == schema.BASELINE
+    assert version(engine, schema.VERSION_TABLE) == schema.head()
 
 
 def test_a_revision_from_a_newer_campushub_is_refused_and_left_as_it_is(db_url: str, engine: Engine) -> None:

@@ -13,7 +13,14 @@ from campushub.hub import lifeline
 from campushub.hub.layout import Layout
 from campushub.hub.settings import hub_settings
 from campushub.services import Service, service_settings
-from campushub.services.builtin import CLI_SERVICE, COURSES_SERVICE, CULLER_SERVICE, builtin_services, courses_scopes
+from campushub.services.builtin import (
+    CLI_SERVICE,
+    COURSES_SERVICE,
+    CULLER_SERVICE,
+    LIBRARY_SERVICE,
+    builtin_services,
+    courses_scopes,
+)
 
 LIFELINE = lifeline.__file__
 
@@ -105,11 +112,31 @@ def test_without_courses_there_is_no_warmer(tmp_path: Path) -> None:
     config = CampusConfig()
     assert [service.name for service in builtin_services(config, make_layout(tmp_path))] == [
         CULLER_SERVICE,
+        LIBRARY_SERVICE,
         CLI_SERVICE,
     ]
     settings = hub_settings(config, make_layout(tmp_path))["JupyterHub"]
     assert COURSES_SERVICE not in by_name(settings["services"])
     assert COURSES_SERVICE not in by_name(settings["load_roles"])
+
+
+def test_the_library_serves_pages_everyone_may_sign_in_to_and_holds_no_api_scope(tmp_path: Path) -> None:
+    config = CampusConfig.model_validate({"listen": {"port": 9000}})
+    settings = hub_settings(config, make_layout(tmp_path))["JupyterHub"]
+    library = by_name(settings["services"])[LIBRARY_SERVICE]
+    assert library["url"] == "http://127.0.0.1:9003"
+    assert library["oauth_no_confirm"] is True
+    assert "campushub.library.service" in library["command"]
+    roles = by_name(settings["load_roles"])
+    assert LIBRARY_SERVICE not in roles, "the library calls no hub API"
+    assert roles["user"]["scopes"] == ["self", f"access:services!service={LIBRARY_SERVICE}"]
+
+
+def test_with_the_library_off_there_is_no_library_and_the_user_role_is_the_default(tmp_path: Path) -> None:
+    config = CampusConfig.model_validate({"library": {"enabled": False}})
+    settings = hub_settings(config, make_layout(tmp_path))["JupyterHub"]
+    assert LIBRARY_SERVICE not in by_name(settings["services"])
+    assert "user" not in by_name(settings["load_roles"])
 
 
 def test_the_warmer_reads_the_snapshot_and_holds_no_token(tmp_path: Path) -> None:

@@ -1,0 +1,135 @@
+"""The library against a real hub: publish with `campushub library publish`, read as anyone, private to its owner.
+
+Everything goes through the hub's proxy at /services/library/, as a visitor's browser would, and the
+owner signs in through the hub's own OAuth.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.helpers.hubclient import Student
+
+pytestmark = pytest.mark.integration
+
+PASSWORD = "library-password-1"
+LIBRARY = "/services/library/"
+
+
+def notebook(*cells: dict) -> str:
+    return json.dumps({"cells": list(cells), "metadata": {}, "nbformat": 4, "nbformat_minor": 5})
+
+
+def markdown(text: str) -> dict:
+    return {"cell_type": "markdown", "metadata": {}, "source": text}
+
+
+def code(source: str, text: str) -> dict:
+    return {
+        "cell_type": "code",
+        "metadata": {},
+        "execution_count": 1,
+        "source": source,
+        "outputs": [{"output_type": "stream", "name": "stdout", "text": text}],
+    }
+
+
+def worked_example(root: Path) -> Path:
+    root.mkdir(parents=True)
+    (root / "regression.ipynb").write_text(
+        notebook(markdown("# Least squares, worked"), code("print(6 * 7)", "42\n")), encoding="utf-8"
+    )
+    (root / "data.csv").write_text("x,y\n1,2\n2,4\n", encoding="utf-8")
+    (root / ".env").write_text("TOKEN=not-for-the-public\n", encoding="utf-8")
+    return root
+
+
+def publish(campus, folder: Path, *args: str) -> str:
+    result = campus.cli("library", "publish", str(folder), "--owner", "lena", *args)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def wait_for_library(url: str) -> requests.Response:
+    """The library is a service the hub starts beside itself: it may need a moment after the hub is up."""
+    deadline = time.monotonic() + 60
+    while True:
+        response = requests.get(url + LIBRARY, timeout=10)
+        if response.status_code == 200 or time.monotonic() > deadline:
+            return response
+        time.sleep(0.5)
+
+
+def test_a_published_notebook_is_read_by_anyone_and_the_private_one_by_its_owner_only(campus, hub, tmp_path):
+    example = worked_example(tmp_path / "week-3")
+    printed = publish(campus, example, "--title", "Week 3: regression", "--tag", "stats", "--licence", "CC-BY-4.0")
+    assert "Published lena/week-3-regression version 1 (2 files" in printed, printed
+    assert f"{LIBRARY}p/lena/week-3-regression/" in printed
+    publish(campus, example, "--title", "Draft", "--project", "draft", "--visibility", "private")
+
+    gallery = wait_for_library(hub.url)
+    assert gallery.status_code == 200, gallery.text
+    assert "Week 3: regression" in gallery.text and "Draft" not in gallery.text
+    assert "script-src" not in gallery.headers["Content-Security-Policy"]
+    assert "default-src 'none'" in gallery.headers["Content-Security-Policy"]
+
+    anonymous = requests.Session()
+    page = anonymous.get(f"{hub.url}{LIBRARY}p/lena/week-3-regression/", timeout=10)
+    assert page.status_code == 200, page.text
+    assert "regression.ipynb" in page.text and "data.csv" in page.text
+    assert ".env" not in page.text, "hidden files are never published"
+    assert "CC-BY-4.0" in page.text
+
+    rendered = anonymous.get(f"{hub.url}{LIBRARY}p/lena/week-3-regression/v/1/f/regression.ipynb", timeout=30)
+    assert rendered.status_code == 200, rendered.text
+    assert "Least squares, worked" in rendered.text and "42" in rendered.text
+    policy = rendered.headers["Content-Security-Policy"]
+    assert "sandbox" in policy and "script-src" not in policy.replace("script-src 'none'", "")
+    assert rendered.headers["X-Content-Type-Options"] == "nosniff"
+    assert not any(cookie.name.startswith("jupyterhub") for cookie in anonymous.cookies)
+
+    raw = anonymous.get(f"{hub.url}{LIBRARY}p/lena/week-3-regression/v/1/raw/data.csv", timeout=10)
+    assert raw.content == b"x,y\n1,2\n2,4\n"
+    assert raw.headers["Content-Disposition"].startswith("attachment")
+
+    assert anonymous.get(f"{hub.url}{LIBRARY}p/lena/draft/", timeout=10).status_code == 404
+
+    campus.add_user("lena", PASSWORD)
+    campus.add_user("omar", PASSWORD)
+    for name, status in (("lena", 200), ("omar", 404)):
+        person = Student(hub.url, name)
+        person.sign_in(PASSWORD)
+        signed_in = person.session.get(f"{hub.url}{LIBRARY}signin?next={LIBRARY}p/lena/draft/", timeout=30)
+        assert signed_in.url.endswith(f"{LIBRARY}p/lena/draft/"), signed_in.url
+        assert signed_in.status_code == status, (name, signed_in.text)
+        raw = person.session.get(f"{hub.url}{LIBRARY}p/lena/draft/v/1/raw/data.csv", timeout=10)
+        assert raw.status_code == status, name
+
+
+def test_names_in_urls_never_lead_outside_a_version_and_sign_in_never_leaves_the_library(campus, hub, tmp_path):
+    publish(campus, worked_example(tmp_path / "w"), "--title", "Paths")
+    wait_for_library(hub.url)
+    base = f"{hub.url}{LIBRARY}p/lena/paths/v/1/"
+    for path in (
+        "f/..%2F..%2F..%2Fcampushub.sqlite",
+        "raw/%2Fetc%2Fpasswd",
+        "raw/.env",
+        "f/%2E%2E/%2E%2E/%2E%2E/campushub.sqlite",
+        "raw/nothing.csv",
+    ):
+        response = requests.get(base + path, timeout=10, allow_redirects=False)
+        assert response.status_code == 404, (path, response.status_code, response.text[:200])
+        assert "root:" not in response.text and "SQLite" not in response.text
+    assert requests.get(f"{hub.url}{LIBRARY}p/lena/paths/v/2/", timeout=10).status_code == 404
+
+    campus.add_user("lena", PASSWORD)
+    lena = Student(hub.url, "lena")
+    lena.sign_in(PASSWORD)
+    for target in ("https://evil.example/", "//evil.example/", "/hub/admin", f"{LIBRARY}/\\evil.example"):
+        response = lena.session.get(f"{hub.url}{LIBRARY}signin", params={"next": target}, timeout=30)
+        assert response.url == f"{hub.url}{LIBRARY}", (target, response.url)
