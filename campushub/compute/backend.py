@@ -53,6 +53,15 @@ class BesideHub:
 LIMIT_KEYS = ("memory_limit", "cpu_limit", "process_limit")
 
 
+@dataclass(frozen=True)
+class WorkspaceAccount:
+    """A person's system account as their server uses it: made at the first start if need be, as the spawner would."""
+
+    account: str
+    home: Path
+    adopt: tuple[str, ...] = ()
+
+
 class ComputeBackend(ABC):
     """One way of running users' servers. Subclasses set the class attributes and implement `hub_settings`.
 
@@ -110,6 +119,12 @@ class ComputeBackend(ABC):
             )
             for key in configured
         ]
+
+    def workspace_account(self, config: CampusConfig, layout: Layout, name: str) -> WorkspaceAccount | None:
+        """The system account on this machine whose home is `name`'s workspace, for CampusHub to put files in
+        as that account (a copy from the library). None, the default: their files live elsewhere (a cluster's
+        shared file system, a pod's volume), and such features offer a download instead."""
+        return None
 
     def profile_settings(self, config: CampusConfig, layout: Layout, profile: Profile) -> dict[str, Any]:
         """The traits of `spawner_class` that choosing `profile` sets (its resources, image, queue).

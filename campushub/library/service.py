@@ -17,6 +17,7 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlparse
@@ -27,11 +28,12 @@ from tornado import web
 from tornado.httpserver import HTTPServer
 from tornado.ioloop import IOLoop
 
+from campushub.compute.backend import WorkspaceAccount, backend_for
 from campushub.config.schema import CampusConfig
 from campushub.config.snapshot import read_snapshot, snapshot_path
 from campushub.errors import UserError
 from campushub.hub.layout import database_url, layout_for
-from campushub.library import render
+from campushub.library import copy, render
 from campushub.library.cache import RenderCache
 from campushub.library.store import PRIVATE, LibraryRefused, LibraryStore, ProjectInfo, human_size
 
@@ -115,6 +117,8 @@ class LibraryHandler(HubOAuthenticated, web.RequestHandler):
                 prefix=self.prefix,
                 hub_home=self.settings["hub_prefix"] + "home",
                 here=self.request.uri,
+                # Only a signed-in person posts (a copy); anonymous pages set no cookie at all.
+                xsrf_form_html=self.xsrf_form_html() if values["viewer"] else "",
                 **values,
             )
         )
@@ -327,6 +331,52 @@ class FileHandler(LibraryHandler):
         self.finish()
 
 
+class CopyHandler(LibraryHandler):
+    """Copy a version into the signed-in person's workspace, then open its main file in their JupyterLab."""
+
+    @web.authenticated
+    async def post(self, owner: str, slug: str, number: str) -> None:
+        viewer = self.viewer()
+        project = self.store.project(owner, slug, viewer)
+        versions = {v.number: v for v in self.store.versions(owner, slug)} if project else {}
+        version = versions.get(int(number))
+        if viewer is None or project is None or version is None:
+            return self.not_found(f"The project {owner}/{slug}", viewer)
+        workspace = self.settings["workspace_account"](viewer)
+        if workspace is None:
+            return self.page(
+                "message.html",
+                409,
+                title="Copy",
+                heading="This campus cannot copy into workspaces yet",
+                message="Your notebooks run where the library cannot reach your files. Download the files from "
+                "the project page and upload them in JupyterLab instead.",
+                sign_in=False,
+                viewer=viewer,
+            )
+        files = [f.path for f in self.store.list_files(owner, slug, version.number)]
+        folder = f"{owner}-{slug}"
+        try:
+            archive = copy.pack(self.store.version_dir(owner, slug, version.number), files)
+            made = await IOLoop.current().run_in_executor(None, copy.copy_into_workspace, workspace, folder, archive)
+        except (UserError, OSError) as failed:
+            log.warning("Copy of %s/%s v%s for %s failed: %s", owner, slug, number, viewer, failed)
+            return self.page(
+                "message.html",
+                500,
+                title="Copy",
+                heading="The copy failed",
+                message=str(failed),
+                sign_in=False,
+                viewer=viewer,
+            )
+        log.info("Copied %s/%s v%s into %s's workspace as %s", owner, slug, number, viewer, made)
+        opened = f"{made}/{version.main}" if version.main else made
+        lab = f"{self.settings['hub_prefix']}user-redirect/lab/tree/{quote(opened)}"
+        # /hub/spawn starts their server if it is not running (with the profile form if there is one), then opens it.
+        self.redirect(f"{self.settings['hub_prefix']}spawn?next={quote(lab, safe='')}")
+
+
 class SignInHandler(LibraryHandler):
     """Sign in through the hub, then back to a page of the library (never anywhere else)."""
 
@@ -339,7 +389,12 @@ class SignInHandler(LibraryHandler):
 
 
 def application(
-    config: CampusConfig, store: LibraryStore, prefix: str, hub_prefix: str, cache: RenderCache
+    config: CampusConfig,
+    store: LibraryStore,
+    prefix: str,
+    hub_prefix: str,
+    cache: RenderCache,
+    workspace_account: Callable[[str], WorkspaceAccount | None] = lambda name: None,
 ) -> web.Application:
     public = config.library.public_url
     hub_origin = config.listen.public_url.rstrip("/") if config.listen.public_url else ""
@@ -351,6 +406,7 @@ def application(
         (rf"{prefix}p/{owner}/{slug}/", ProjectHandler),
         (rf"{prefix}p/{owner}/{slug}/v/(\d+)/", ProjectHandler),
         (rf"{prefix}p/{owner}/{slug}/v/(\d+)/(f|raw)/(.+)", FileHandler),
+        (rf"{prefix}p/{owner}/{slug}/v/(\d+)/copy", CopyHandler),
         (rf"{prefix}signin", SignInHandler),
         (rf"{prefix}oauth_callback", HubOAuthCallbackHandler),
         (rf"{prefix}static/(.*)", web.StaticFileHandler, {"path": str(HERE / "static")}),
@@ -365,8 +421,9 @@ def application(
         hub_origin=hub_origin,
         public_host=urlparse(public).netloc if public else None,
         templates=templates(),
+        workspace_account=workspace_account,
         cookie_secret=os.urandom(32),
-        xsrf_cookies=False,
+        xsrf_cookies=True,
     )
 
 
@@ -383,7 +440,11 @@ def main() -> None:
     hub_prefix = os.environ.get("JUPYTERHUB_BASE_URL", "/") + "hub/"
     url = urlparse(os.environ.get("JUPYTERHUB_SERVICE_URL", "http://127.0.0.1:0"))
     cache = RenderCache(layout.data_dir / "cache" / "library")
-    server = HTTPServer(application(config, store, prefix, hub_prefix, cache), xheaders=True)
+    backend = backend_for(config)
+    app = application(
+        config, store, prefix, hub_prefix, cache, lambda name: backend.workspace_account(config, layout, name)
+    )
+    server = HTTPServer(app, xheaders=True)
     server.listen(url.port or 0, url.hostname or "127.0.0.1")
     log.info("Serving the library at %s on %s", prefix, url.netloc)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))

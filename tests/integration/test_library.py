@@ -7,12 +7,16 @@ owner signs in through the hub's own OAuth.
 from __future__ import annotations
 
 import json
+import pwd
+import re
 import time
 from pathlib import Path
+from urllib.parse import quote, unquote
 
 import pytest
 import requests
 
+from tests.helpers.hub import TEST_USER_PREFIX
 from tests.helpers.hubclient import Student
 
 pytestmark = pytest.mark.integration
@@ -133,3 +137,55 @@ def test_names_in_urls_never_lead_outside_a_version_and_sign_in_never_leaves_the
     for target in ("https://evil.example/", "//evil.example/", "/hub/admin", f"{LIBRARY}/\\evil.example"):
         response = lena.session.get(f"{hub.url}{LIBRARY}signin", params={"next": target}, timeout=30)
         assert response.url == f"{hub.url}{LIBRARY}", (target, response.url)
+
+
+def copy_form(person: Student, url: str) -> tuple[str, str]:
+    """The project page's copy form, as a browser submits it: its action and its XSRF token."""
+    page = person.session.get(url, timeout=30)
+    assert page.status_code == 200, page.text
+    action = re.search(r'<form method="post" action="([^"]+/copy)"', page.text)
+    token = re.search(r'name="_xsrf" value="([^"]+)"', page.text)
+    assert action and token, page.text
+    return action.group(1), token.group(1)
+
+
+def test_a_copy_lands_in_the_readers_own_workspace_as_them_and_never_replaces_their_work(campus, hub, tmp_path):
+    publish(campus, worked_example(tmp_path / "w"), "--title", "Week 3", "--project", "week-3")
+    wait_for_library(hub.url)
+    campus.add_user("omar", PASSWORD)
+    omar = Student(hub.url, "omar")
+    omar.sign_in(PASSWORD)
+    project = f"{hub.url}{LIBRARY}p/lena/week-3/"
+    omar.session.get(f"{hub.url}{LIBRARY}signin?next={LIBRARY}p/lena/week-3/", timeout=30)
+    action, token = copy_form(omar, project)
+
+    refused = requests.post(f"{hub.url}{action}", data={"_xsrf": token}, timeout=30, allow_redirects=False)
+    assert refused.status_code in (302, 403), "an anonymous copy is refused"
+    forged = omar.session.post(f"{hub.url}{action}", timeout=30, allow_redirects=False)
+    assert forged.status_code == 403, "a copy without the form's XSRF token is refused"
+
+    copied = omar.session.post(f"{hub.url}{action}", data={"_xsrf": token}, timeout=60, allow_redirects=False)
+    assert copied.status_code == 302, copied.text
+    lab = "/hub/user-redirect/lab/tree/library/lena-week-3/regression.ipynb"
+    assert copied.headers["Location"] == f"/hub/spawn?next={quote(lab, safe='')}"
+    account = pwd.getpwnam(f"{TEST_USER_PREFIX}omar")
+    folder = Path(account.pw_dir) / "library" / "lena-week-3"
+    assert sorted(p.name for p in folder.iterdir()) == ["data.csv", "regression.ipynb"]
+    assert (folder / "data.csv").read_text() == "x,y\n1,2\n2,4\n"
+    for path in (folder, folder / "data.csv", folder.parent):
+        assert path.stat().st_uid == account.pw_uid, f"{path} is not omar's"
+
+    # Omar changes his copy; a second copy is a new folder, his work untouched.
+    (folder / "data.csv").write_text("omar's own data\n")
+    again = omar.session.post(f"{hub.url}{action}", data={"_xsrf": token}, timeout=60, allow_redirects=False)
+    assert again.status_code == 302
+    assert "library/lena-week-3-2/regression.ipynb" in unquote(again.headers["Location"])
+    assert (folder / "data.csv").read_text() == "omar's own data\n"
+    assert (folder.parent / "lena-week-3-2" / "data.csv").read_text() == "x,y\n1,2\n2,4\n"
+
+    # Following the redirect starts his server; JupyterLab then has the notebook.
+    omar.session.get(f"{hub.url}{copied.headers['Location']}", timeout=60)
+    omar.wait_for_server()
+    notebook = omar.server_api("GET", "/contents/library/lena-week-3/regression.ipynb")
+    assert notebook.status_code == 200, notebook.text
+    assert notebook.json()["content"]["cells"][0]["source"] == "# Least squares, worked"

@@ -18,7 +18,7 @@ from pydantic import Field, field_validator
 
 from campushub import __version__
 from campushub.compute.activity import activity_interval
-from campushub.compute.backend import BesideHub, ComputeBackend, Probe
+from campushub.compute.backend import BesideHub, ComputeBackend, Probe, WorkspaceAccount
 from campushub.compute.limits import configured
 from campushub.config.sections import Section
 from campushub.hub.merge import Settings
@@ -104,6 +104,12 @@ class DockerBackend(ComputeBackend):
     summary = "Docker containers on this machine"
     spawner_class = SPAWNER_CLASS
     profile_keys = frozenset({"image", "cpu", "memory", "gpus"})
+
+    def workspace_account(self, config: CampusConfig, layout: Layout, name: str) -> WorkspaceAccount | None:
+        """The account whose home the person's container mounts, as CampusDockerSpawner makes it."""
+        docker = config.compute.docker
+        account = docker.user_prefix + name
+        return WorkspaceAccount(account, Path(docker.home_base) / account, tuple(docker.adopt_accounts))
 
     def hub_settings(self, config: CampusConfig, layout: Layout) -> Settings:
         docker: DockerCompute = self.section(config)

@@ -15,7 +15,7 @@ from pydantic import Field
 
 from campushub.compute import host_probes
 from campushub.compute.activity import activity_interval
-from campushub.compute.backend import BesideHub, ComputeBackend, Probe
+from campushub.compute.backend import BesideHub, ComputeBackend, Probe, WorkspaceAccount
 from campushub.compute.cgroups import detect as detect_cgroups
 from campushub.compute.limits import limit_probes
 from campushub.config.sections import Section
@@ -136,6 +136,14 @@ class LocalBackend(ComputeBackend):
     summary = "processes on this machine"
     spawner_class = SPAWNER_CLASS
     profile_keys = frozenset({"environment", "cpu", "memory"})
+
+    def workspace_account(self, config: CampusConfig, layout: Layout, name: str) -> WorkspaceAccount | None:
+        """Run as root, each person's account and home, as CampusLocalSpawner makes them; in personal mode none."""
+        if not layout.running_as_root:
+            return None
+        local = config.compute.local
+        account = local.user_prefix + name
+        return WorkspaceAccount(account, local.home_base / account, tuple(local.adopt_accounts))
 
     def hub_settings(self, config: CampusConfig, layout: Layout) -> Settings:
         return {
