@@ -21,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlparse
+from xml.sax.saxutils import escape as xml_escape
 
 import jinja2
 from jupyterhub.services.auth import HubOAuthCallbackHandler, HubOAuthenticated
@@ -234,6 +235,7 @@ class ProjectHandler(LibraryHandler):
             ],
             files=files,
             files_base=files_base,
+            library_url=f"{self.settings['hub_origin'] or f'{self.request.protocol}://{self.request.host}'}{self.prefix}",
             viewer=viewer,
         )
 
@@ -377,6 +379,39 @@ class CopyHandler(LibraryHandler):
         self.redirect(f"{self.settings['hub_prefix']}spawn?next={quote(lab, safe='')}")
 
 
+class LaunchHandler(LibraryHandler):
+    """A badge's or a link's target: sign in (through the hub, if need be), then one button copies and opens.
+
+    The copy itself stays a POST with the page's XSRF token, so that a link on another site can start nothing
+    in a reader's workspace without them pressing the button.
+    """
+
+    @web.authenticated
+    def get(self, owner: str, slug: str) -> None:
+        viewer = self.viewer()
+        project = self.store.project(owner, slug, viewer)
+        if project is None:
+            return self.not_found(f"The project {owner}/{slug}", viewer)
+        self.page("launch.html", title=project.title, project=project, viewer=viewer)
+
+
+BADGE = """<svg xmlns="http://www.w3.org/2000/svg" width="170" height="20" role="img" aria-label="launch: {name}">
+<rect width="56" height="20" fill="#555"/><rect x="56" width="114" height="20" fill="#f37726"/>
+<g fill="#fff" font-family="Verdana,DejaVu Sans,sans-serif" font-size="11" text-anchor="middle">
+<text x="28" y="14">launch</text><text x="113" y="14">{name}</text></g></svg>"""
+
+
+class BadgeHandler(LibraryHandler):
+    """The launch badge: fixed text, nothing of the publisher's in it."""
+
+    def get(self) -> None:
+        name = xml_escape(self.config.name[:18])
+        self.set_header("Content-Type", "image/svg+xml")
+        self.set_header("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; sandbox")
+        self.set_header("Cache-Control", "public, max-age=86400")
+        self.finish(BADGE.format(name=name))
+
+
 class SignInHandler(LibraryHandler):
     """Sign in through the hub, then back to a page of the library (never anywhere else)."""
 
@@ -407,6 +442,8 @@ def application(
         (rf"{prefix}p/{owner}/{slug}/v/(\d+)/", ProjectHandler),
         (rf"{prefix}p/{owner}/{slug}/v/(\d+)/(f|raw)/(.+)", FileHandler),
         (rf"{prefix}p/{owner}/{slug}/v/(\d+)/copy", CopyHandler),
+        (rf"{prefix}p/{owner}/{slug}/launch", LaunchHandler),
+        (rf"{prefix}badge.svg", BadgeHandler),
         (rf"{prefix}signin", SignInHandler),
         (rf"{prefix}oauth_callback", HubOAuthCallbackHandler),
         (rf"{prefix}static/(.*)", web.StaticFileHandler, {"path": str(HERE / "static")}),

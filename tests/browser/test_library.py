@@ -9,12 +9,14 @@ names) and each rendered file.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 from playwright.sync_api import expect
 
+from tests.helpers.browser import SPAWN_TIMEOUT_MS
 from tests.helpers.hostile_notebooks import hostile_files, tiny_png
 
 pytestmark = pytest.mark.browser
@@ -134,3 +136,31 @@ def test_hostile_files_render_with_nothing_executed(campus, hub, context, tmp_pa
         if name.endswith(".ipynb") and response.status == 200:
             page.screenshot(path=artifacts_dir / f"library-hostile-{rendered}.png")
     assert rendered >= len(files) - 2, "most hostile files render (safely), rather than being refused"
+
+
+def test_a_launch_link_signs_a_visitor_in_and_opens_the_copied_notebook(campus, hub, context, tmp_path):
+    folder = tmp_path / "launchable"
+    folder.mkdir()
+    notebook = {
+        "cells": [{"cell_type": "markdown", "metadata": {}, "source": "# Launched from a badge"}],
+        "metadata": {},
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+    (folder / "start.ipynb").write_text(json.dumps(notebook), encoding="utf-8")
+    publish(campus, folder, "--title", "Launchable", "--project", "launchable")
+    campus.add_user("vera", "launch-password-1")
+
+    page = context.new_page()
+    badge = page.request.get(f"{hub.url}{LIBRARY}badge.svg")
+    assert badge.ok and badge.headers["content-type"] == "image/svg+xml"
+    page.goto(f"{hub.url}{LIBRARY}p/lena/launchable/launch")
+    expect(page).to_have_url(re.compile(r"/hub/login"))  # signed out: the hub's own sign-in first
+    page.locator("#username_input").fill("vera")
+    page.locator("#password_input").fill("launch-password-1")
+    page.locator("#login_submit").click()
+    page.get_by_role("button", name="Copy into my workspace and open it").click()
+    expect(page).to_have_url(
+        re.compile(r"/user/vera/lab/tree/library/lena-launchable/start\.ipynb"), timeout=SPAWN_TIMEOUT_MS
+    )
+    expect(page.locator(".jp-NotebookPanel").first).to_contain_text("Launched from a badge", timeout=SPAWN_TIMEOUT_MS)
