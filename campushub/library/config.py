@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Literal
 
 from pydantic import Field, field_validator
 
@@ -39,6 +40,24 @@ class Library(Section):
         gt=0,
         description="Largest file rendered as a page; larger files are offered as downloads only.",
     )
+
+    launch_hosts: list[str] = Field(
+        default_factory=lambda: ["github.com", "gitlab.com", "codeberg.org", "bitbucket.org"],
+        description="Hosts whose git repositories a launch link (`/services/library/launch?repo=URL`) may clone, "
+        "e.g. add your campus GitLab. Empty: no git launches.",
+    )
+    launch_schemes: list[Literal["https", "http"]] = Field(
+        default_factory=lambda: ["https"],
+        description="URL schemes a launch may clone over. `http` only for a host on a network you trust.",
+    )
+
+    @field_validator("launch_hosts")
+    @classmethod
+    def _plain_host_names(cls, hosts: list[str]) -> list[str]:
+        for host in hosts:
+            if not re.match(r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$", host):
+                raise ValueError(f"{host!r} is not a host name: write it as `gitlab.example.edu`, no scheme or path")
+        return hosts
 
     @field_validator("public_url")
     @classmethod

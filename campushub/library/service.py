@@ -34,9 +34,9 @@ from campushub.config.schema import CampusConfig
 from campushub.config.snapshot import read_snapshot, snapshot_path
 from campushub.errors import UserError
 from campushub.hub.layout import database_url, layout_for
-from campushub.library import copy, render
+from campushub.library import copy, git_launch, render
 from campushub.library.cache import RenderCache
-from campushub.library.store import PRIVATE, LibraryRefused, LibraryStore, ProjectInfo, human_size
+from campushub.library.store import PRIVATE, LibraryRefused, LibraryStore, ProjectInfo, check_relative_path, human_size
 
 log = logging.getLogger("campushub.library")
 HERE = Path(__file__).parent
@@ -395,6 +395,95 @@ class LaunchHandler(LibraryHandler):
         self.page("launch.html", title=project.title, project=project, viewer=viewer)
 
 
+class GitLaunchHandler(LibraryHandler):
+    """`launch?repo=URL&ref=BRANCH&path=FILE`: any allowed git repository, cloned into one's workspace to stay.
+
+    GET checks the link and asks; the clone waits for the button (a POST with the page's XSRF token), so a
+    link on another site cannot clone anything into someone's workspace by itself.
+    """
+
+    def launch(self) -> tuple[git_launch.Repository, str, str] | None:
+        library = self.config.library
+        try:
+            repository = git_launch.check_repository(
+                self.get_argument("repo", ""), list(library.launch_schemes), list(library.launch_hosts)
+            )
+            ref = git_launch.check_ref(self.get_argument("ref")) if self.get_argument("ref", "") else ""
+            path = self.get_argument("path", "").strip("/")
+            if path:
+                check_relative_path(path)
+        except (git_launch.RefusedRepository, LibraryRefused) as refused:
+            self.page(
+                "message.html",
+                400,
+                title="Launch",
+                heading="This launch link cannot be used",
+                message=f"{refused}. Ask whoever shared the link, or the campus admins to allow the host.",
+                sign_in=False,
+                viewer=self.viewer(),
+            )
+            return None
+        return repository, ref, path
+
+    @web.authenticated
+    def get(self) -> None:
+        checked = self.launch()
+        if checked is not None:
+            repository, ref, path = checked
+            self.page(
+                "launch_git.html",
+                title="Launch",
+                repository=repository.url,
+                ref=ref,
+                path=path,
+                folder=git_launch.folder_for(repository),
+                viewer=self.viewer(),
+            )
+
+    @web.authenticated
+    async def post(self) -> None:
+        checked = self.launch()
+        if checked is None:
+            return
+        repository, ref, path = checked
+        viewer = self.viewer()
+        workspace = self.settings["workspace_account"](viewer) if viewer else None
+        if workspace is None:
+            return self.page(
+                "message.html",
+                409,
+                title="Launch",
+                heading="This campus cannot clone into workspaces yet",
+                message="Your notebooks run where the library cannot reach your files: clone the repository "
+                "from a terminal in JupyterLab instead.",
+                sign_in=False,
+                viewer=viewer,
+            )
+        try:
+            folder, made = await IOLoop.current().run_in_executor(
+                None,
+                git_launch.clone_into_workspace,
+                workspace,
+                repository,
+                ref,
+                list(self.config.library.launch_schemes),
+            )
+        except UserError as failed:
+            return self.page(
+                "message.html",
+                502,
+                title="Launch",
+                heading="The repository could not be cloned",
+                message=str(failed),
+                sign_in=False,
+                viewer=viewer,
+            )
+        log.info("Launch of %s for %s: %s %s", repository.url, viewer, folder, "cloned" if made else "already there")
+        opened = f"{folder}/{path}" if path else folder
+        lab = f"{self.settings['hub_prefix']}user-redirect/lab/tree/{quote(opened)}"
+        self.redirect(f"{self.settings['hub_prefix']}spawn?next={quote(lab, safe='')}")
+
+
 BADGE = """<svg xmlns="http://www.w3.org/2000/svg" width="170" height="20" role="img" aria-label="launch: {name}">
 <rect width="56" height="20" fill="#555"/><rect x="56" width="114" height="20" fill="#f37726"/>
 <g fill="#fff" font-family="Verdana,DejaVu Sans,sans-serif" font-size="11" text-anchor="middle">
@@ -444,6 +533,7 @@ def application(
         (rf"{prefix}p/{owner}/{slug}/v/(\d+)/copy", CopyHandler),
         (rf"{prefix}p/{owner}/{slug}/launch", LaunchHandler),
         (rf"{prefix}badge.svg", BadgeHandler),
+        (rf"{prefix}launch", GitLaunchHandler),
         (rf"{prefix}signin", SignInHandler),
         (rf"{prefix}oauth_callback", HubOAuthCallbackHandler),
         (rf"{prefix}static/(.*)", web.StaticFileHandler, {"path": str(HERE / "static")}),

@@ -6,16 +6,20 @@ owner signs in through the hub's own OAuth.
 
 from __future__ import annotations
 
+import html
 import json
 import pwd
 import re
+import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote, unquote
 
 import pytest
 import requests
 
+from tests.components.git_http import running_git_host
 from tests.helpers.hub import TEST_USER_PREFIX
 from tests.helpers.hubclient import Student
 
@@ -189,3 +193,69 @@ def test_a_copy_lands_in_the_readers_own_workspace_as_them_and_never_replaces_th
     notebook = omar.server_api("GET", "/contents/library/lena-week-3/regression.ipynb")
     assert notebook.status_code == 200, notebook.text
     assert notebook.json()["content"]["cells"][0]["source"] == "# Least squares, worked"
+
+
+@pytest.fixture
+def git_server(tmp_path: Path) -> Iterator[str]:
+    """A git repository served by git's own smart-HTTP backend on loopback, as a campus GitLab would serve it."""
+    work = tmp_path / "course-repo"
+    work.mkdir()
+    (work / "intro.ipynb").write_text(notebook(markdown("# Cloned by a launch link")), encoding="utf-8")
+    (work / "requirements.txt").write_text("numpy\n", encoding="utf-8")
+    run = {"check": True, "capture_output": True, "cwd": work}
+    subprocess.run(["git", "init", "-q", "-b", "main"], **run)
+    subprocess.run(["git", "add", "."], **run)
+    identity = ["-c", "user.name=Lecturer", "-c", "user.email=lecturer@example.edu"]
+    subprocess.run(["git", *identity, "commit", "-q", "-m", "Week 1"], **run)
+    served = tmp_path / "served"
+    served.mkdir()
+    bare = served / "course.git"
+    subprocess.run(["git", "clone", "-q", "--bare", str(work), str(bare)], check=True, capture_output=True)
+    with running_git_host(served) as base:
+        yield f"{base}/course.git"
+
+
+def launch_form(person: Student, url: str, params: dict) -> requests.Response:
+    return person.session.get(f"{url}{LIBRARY}launch", params=params, timeout=30)
+
+
+def test_a_git_launch_clones_into_the_workspace_once_and_keeps_it(campus, hub_factory, git_server):
+    campus.update(**{"library.launch_hosts": ["127.0.0.1"], "library.launch_schemes": ["http"]})
+    hub = hub_factory()
+    wait_for_library(hub.url)
+    campus.add_user("omar", PASSWORD)
+    omar = Student(hub.url, "omar")
+    omar.sign_in(PASSWORD)
+    omar.session.get(f"{hub.url}{LIBRARY}signin", timeout=30)
+
+    for repo, reason in (
+        ("ext::sh%20-c%20touch%20/tmp/pwned", "not git's transport helpers"),
+        ("file:///etc", "not git's transport helpers"),
+        ("ext::sh -c touch% /tmp/pwned", "characters a URL does not"),
+        ("https://127.0.0.1/course.git", "must begin with http://"),
+        ("-uploadpack=touch /tmp/pwned", "characters a URL does not"),
+        ("http://evil.example/x.git", "evil.example is not among the hosts"),
+        ("http://user:secret@127.0.0.1/x.git", "may not carry a user name"),
+    ):
+        refused = launch_form(omar, hub.url, {"repo": repo})
+        assert refused.status_code == 400 and reason in html.unescape(refused.text), (repo, refused.text[-600:])
+
+    page = launch_form(omar, hub.url, {"repo": git_server, "ref": "main", "path": "intro.ipynb"})
+    assert page.status_code == 200, page.text
+    token = re.search(r'name="_xsrf" value="([^"]+)"', page.text).group(1)
+    form = {"_xsrf": token, "repo": git_server, "ref": "main", "path": "intro.ipynb"}
+    launched = omar.session.post(f"{hub.url}{LIBRARY}launch", data=form, timeout=120, allow_redirects=False)
+    assert launched.status_code == 302, launched.text
+    folder_name = "127.0.0.1-course"
+    assert f"library/{folder_name}/intro.ipynb" in unquote(launched.headers["Location"])
+    account = pwd.getpwnam(f"{TEST_USER_PREFIX}omar")
+    clone = Path(account.pw_dir) / "library" / folder_name
+    assert (clone / "intro.ipynb").exists() and (clone / ".git").is_dir()
+    assert clone.stat().st_uid == account.pw_uid and (clone / "intro.ipynb").stat().st_uid == account.pw_uid
+
+    # Tomorrow: the same link opens the same folder, with Omar's changes kept.
+    (clone / "intro.ipynb").write_text("omar's edits", encoding="utf-8")
+    again = omar.session.post(f"{hub.url}{LIBRARY}launch", data=form, timeout=120, allow_redirects=False)
+    assert again.status_code == 302
+    assert (clone / "intro.ipynb").read_text(encoding="utf-8") == "omar's edits"
+    assert not list(clone.parent.glob(f"{folder_name}-*")), "no second clone"
