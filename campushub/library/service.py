@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import signal
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -36,7 +38,17 @@ from campushub.errors import UserError
 from campushub.hub.layout import database_url, layout_for
 from campushub.library import copy, git_launch, render
 from campushub.library.cache import RenderCache
-from campushub.library.store import PRIVATE, LibraryRefused, LibraryStore, ProjectInfo, check_relative_path, human_size
+from campushub.library.store import (
+    PRIVATE,
+    LibraryRefused,
+    LibraryStore,
+    Metadata,
+    ProjectInfo,
+    check_relative_path,
+    human_size,
+    slug_for,
+)
+from campushub.library.tables import PUBLIC, VISIBILITIES
 
 log = logging.getLogger("campushub.library")
 HERE = Path(__file__).parent
@@ -395,6 +407,84 @@ class LaunchHandler(LibraryHandler):
         self.page("launch.html", title=project.title, project=project, viewer=viewer)
 
 
+PUBLISH_FIELDS = ("folder", "title", "project", "description", "tags", "licence", "visibility", "course", "note")
+
+
+class PublishHandler(LibraryHandler):
+    """Publish a folder of one's own workspace: the form, then the folder read by one's own account."""
+
+    def form(self, viewer: str, status: int = 200, problem: str = "", **values: str) -> None:
+        courses = [cid for cid, course in self.config.courses.items() if viewer in course.members]
+        self.page(
+            "publish.html",
+            status,
+            title="Publish",
+            problem=problem,
+            courses=courses,
+            values={
+                **dict.fromkeys(PUBLISH_FIELDS, ""),
+                "folder": self.get_argument("folder", ""),
+                "visibility": PUBLIC,
+                **values,
+            },
+            visibilities=VISIBILITIES,
+            viewer=viewer,
+        )
+
+    @web.authenticated
+    def get(self) -> None:
+        self.form(self.viewer() or "")
+
+    @web.authenticated
+    async def post(self) -> None:
+        viewer = self.viewer() or ""
+        fields = {key: self.get_argument(key, "").strip() for key in PUBLISH_FIELDS}
+        library = self.config.library
+        workspace = self.settings["workspace_account"](viewer)
+        if workspace is None:
+            return self.form(
+                viewer,
+                409,
+                "This campus cannot read workspaces from here: ask an admin to publish "
+                "with `campushub library publish`.",
+                **fields,
+            )
+        if (fields["course"] and fields["course"] not in self.config.courses) or (
+            fields["course"] and viewer not in self.config.courses[fields["course"]].members
+        ):
+            return self.form(viewer, 400, f"You are not a member of the course {fields['course']!r}.", **fields)
+        incoming = Path(self.store.root) / ".incoming"
+        incoming.mkdir(parents=True, exist_ok=True, mode=0o700)
+        staging = Path(tempfile.mkdtemp(dir=incoming))
+        try:
+            archive = await IOLoop.current().run_in_executor(
+                None, copy.read_from_workspace, workspace, fields["folder"].strip("/"), library.max_project_size
+            )
+            copy.extract_plain_files(archive, staging)
+            project, version = self.store.publish(
+                viewer,
+                fields["project"] or slug_for(fields["title"]),
+                staging,
+                Metadata(
+                    title=fields["title"],
+                    description=fields["description"],
+                    tags=(fields["tags"],),
+                    licence=fields["licence"],
+                    visibility=fields["visibility"],
+                    course=fields["course"] or None,
+                    note=fields["note"],
+                ),
+                max_project_size=library.max_project_size,
+                max_user_size=library.max_user_size,
+            )
+        except UserError as refused:
+            return self.form(viewer, 400, str(refused), **fields)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)  # the library's own staging copy, never the workspace
+        log.info("%s published %s/%s version %s", viewer, project.owner, project.slug, version.number)
+        self.redirect(f"{self.prefix}p/{project.owner}/{project.slug}/")
+
+
 class GitLaunchHandler(LibraryHandler):
     """`launch?repo=URL&ref=BRANCH&path=FILE`: any allowed git repository, cloned into one's workspace to stay.
 
@@ -534,6 +624,7 @@ def application(
         (rf"{prefix}p/{owner}/{slug}/launch", LaunchHandler),
         (rf"{prefix}badge.svg", BadgeHandler),
         (rf"{prefix}launch", GitLaunchHandler),
+        (rf"{prefix}publish", PublishHandler),
         (rf"{prefix}signin", SignInHandler),
         (rf"{prefix}oauth_callback", HubOAuthCallbackHandler),
         (rf"{prefix}static/(.*)", web.StaticFileHandler, {"path": str(HERE / "static")}),

@@ -143,7 +143,7 @@ def test_a_launch_link_signs_a_visitor_in_and_opens_the_copied_notebook(campus, 
     folder.mkdir()
     notebook = {
         "cells": [{"cell_type": "markdown", "metadata": {}, "source": "# Launched from a badge"}],
-        "metadata": {},
+        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
         "nbformat": 4,
         "nbformat_minor": 5,
     }
@@ -164,3 +164,12 @@ def test_a_launch_link_signs_a_visitor_in_and_opens_the_copied_notebook(campus, 
         re.compile(r"/user/vera/lab/tree/library/lena-launchable/start\.ipynb"), timeout=SPAWN_TIMEOUT_MS
     )
     expect(page.locator(".jp-NotebookPanel").first).to_contain_text("Launched from a badge", timeout=SPAWN_TIMEOUT_MS)
+
+    # JupyterLab's File menu leads to the library's publish page.
+    page.get_by_role("menuitem", name="File").click()
+    item = page.get_by_role("menuitem", name="Publish to the Library…")
+    expect(item).to_be_visible()
+    with page.expect_popup() as opened:
+        item.click()
+    publish_page = opened.value
+    expect(publish_page.locator("h1")).to_have_text("Publish a folder of your workspace")

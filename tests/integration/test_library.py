@@ -22,6 +22,7 @@ import requests
 from tests.components.git_http import running_git_host
 from tests.helpers.hub import TEST_USER_PREFIX
 from tests.helpers.hubclient import Student
+from tests.helpers.sign_in import running_student
 
 pytestmark = pytest.mark.integration
 
@@ -259,3 +260,32 @@ def test_a_git_launch_clones_into_the_workspace_once_and_keeps_it(campus, hub_fa
     assert again.status_code == 302
     assert (clone / "intro.ipynb").read_text(encoding="utf-8") == "omar's edits"
     assert not list(clone.parent.glob(f"{folder_name}-*")), "no second clone"
+
+
+def test_a_folder_of_ones_workspace_is_published_from_the_library_as_its_owner_reads_it(campus, hub, tmp_path):
+    omar = running_student(campus, hub, "omar")
+    account = pwd.getpwnam(f"{TEST_USER_PREFIX}omar")
+    work = worked_example(Path(account.pw_dir) / "week-5")
+    (work / "shadow").symlink_to("/etc/shadow")
+    subprocess.run(["chown", "-R", "--no-dereference", f"{account.pw_uid}:{account.pw_gid}", str(work)], check=True)
+    omar.session.get(f"{hub.url}{LIBRARY}signin?next={LIBRARY}publish", timeout=30)
+    form = omar.session.get(f"{hub.url}{LIBRARY}publish", params={"folder": "week-5"}, timeout=30)
+    assert form.status_code == 200 and 'value="week-5"' in form.text, form.text
+    token = re.search(r'name="_xsrf" value="([^"]+)"', form.text).group(1)
+
+    def publish_form(**fields: str) -> requests.Response:
+        data = {"_xsrf": token, "title": "Week 5", "visibility": "public", **fields}
+        return omar.session.post(f"{hub.url}{LIBRARY}publish", data=data, timeout=60, allow_redirects=False)
+
+    for folder, reason in (("../../etc", "is not a file of this project"), ("nothing-here", "is not a folder")):
+        refused = publish_form(folder=folder)
+        assert refused.status_code == 400 and reason in html.unescape(refused.text), (folder, refused.text[-500:])
+
+    published = publish_form(folder="week-5", tags="stats", note="First cut")
+    assert published.status_code == 302, published.text
+    assert published.headers["Location"] == f"{LIBRARY}p/omar/week-5/"
+    page = requests.get(f"{hub.url}{LIBRARY}p/omar/week-5/", timeout=10)
+    assert page.status_code == 200 and "regression.ipynb" in page.text and "First cut" in page.text
+    assert ".env" not in page.text and "shadow" not in page.text, "hidden files and links stay home"
+    incoming = campus.directory / "data" / "library" / ".incoming"
+    assert list(incoming.iterdir()) == [], "the staging copy is gone"
