@@ -53,10 +53,18 @@ def pack(version_dir: Path, files: list[str]) -> bytes:
 
 def copy_into_workspace(workspace: WorkspaceAccount, folder_name: str, archive: bytes) -> str:
     """Unpack `archive` as `workspace`'s account into a new folder under ~/library; its path relative to home."""
+    try:
+        return as_the_person(workspace, [folder_name], archive).decode().strip()
+    except CopyFailed as failed:
+        raise CopyFailed(f"the copy into your workspace failed: {failed}") from None
+
+
+def as_the_person(workspace: WorkspaceAccount, arguments: list[str], stdin: bytes = b"") -> bytes:
+    """Run this module with `arguments` as the person's own account (made first if need be); its stdout."""
     account = ensure_system_user(workspace.account, workspace.home, workspace.adopt)
     result = subprocess.run(
-        [sys.executable, "-m", "campushub.library.copy", folder_name],
-        input=archive,
+        [sys.executable, "-m", "campushub.library.copy", *arguments],
+        input=stdin,
         capture_output=True,
         user=account.pw_uid,
         group=account.pw_gid,
@@ -68,8 +76,8 @@ def copy_into_workspace(workspace: WorkspaceAccount, folder_name: str, archive: 
     )
     if result.returncode != 0:
         reason = result.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no reason given"]
-        raise CopyFailed(f"the copy into your workspace failed: {reason[0]}")
-    return result.stdout.decode().strip()
+        raise CopyFailed(reason[0])
+    return result.stdout
 
 
 def free_name(parent: Path, wanted: str) -> Path:
@@ -131,22 +139,7 @@ def pack_folder(home: Path, folder: str, max_bytes: int) -> bytes:
 
 def read_from_workspace(workspace: WorkspaceAccount, folder: str, max_bytes: int) -> bytes:
     """~/<folder> of `workspace`, packed by its own account."""
-    account = ensure_system_user(workspace.account, workspace.home, workspace.adopt)
-    result = subprocess.run(
-        [sys.executable, "-m", "campushub.library.copy", "--pack", folder, str(max_bytes)],
-        capture_output=True,
-        user=account.pw_uid,
-        group=account.pw_gid,
-        extra_groups=[],
-        cwd=account.pw_dir,
-        env={"HOME": account.pw_dir, "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
-        timeout=COPY_TIMEOUT,
-        check=False,
-    )
-    if result.returncode != 0:
-        reason = result.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no reason given"]
-        raise CopyFailed(reason[0])
-    return result.stdout
+    return as_the_person(workspace, ["--pack", folder, str(max_bytes)])
 
 
 def main() -> None:
