@@ -20,7 +20,7 @@ from pathlib import Path
 from campushub.compute.backend import Probe
 from campushub.compute.profile_settings import backends_in_use
 from campushub.config.schema import CampusConfig
-from campushub.hub.layout import Layout, internal_ports
+from campushub.hub.layout import Layout, internal_ports, library_port
 
 
 def port_problem(ip: str, port: int, role: str) -> str | None:
@@ -67,6 +67,11 @@ def probes(config: CampusConfig, layout: Layout) -> list[Probe]:
         ("public port", lambda: port_problem(config.listen.ip, config.listen.port, "public address")),
         ("hub port", lambda: port_problem("127.0.0.1", hub_port, "internal hub API")),
         ("proxy API port", lambda: port_problem("127.0.0.1", api_port, "internal proxy API")),
+        *(
+            [("library port", lambda: port_problem("127.0.0.1", library_port(config), "the library service"))]
+            if config.library.enabled
+            else []
+        ),
         ("data directory", lambda: data_dir_problem(layout.data_dir)),
         ("proxy", lambda: proxy_problem(layout)),
     ]

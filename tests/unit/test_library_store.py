@@ -157,3 +157,22 @@ def test_names_and_the_main_file() -> None:
         "changed": ["b"],
         "removed": ["a"],
     }
+
+
+def test_up_checks_the_library_port_only_when_the_library_runs(tmp_path: Path) -> None:
+    import socket
+
+    from campushub.config.schema import CampusConfig
+    from campushub.hub.layout import layout_for, library_port
+    from campushub.preflight import probes
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1] - 3
+        config = CampusConfig.model_validate({"listen": {"port": port}, "data_dir": str(tmp_path)})
+        assert library_port(config) == taken.getsockname()[1]
+        found = {probe.name: probe.problem for probe in probes(config, layout_for(config))}
+        assert "(the library service) is not free" in (found["library port"] or "")
+        off = config.model_copy(update={"library": config.library.model_copy(update={"enabled": False})})
+        assert "library port" not in {probe.name for probe in probes(off, layout_for(off))}
