@@ -5,12 +5,20 @@ One helper for both, kept with the benchmark so that the benchmark never depends
 now; the program it is meant for binds it a moment later. Ports once handed out are remembered for
 the life of the process and never handed out again, so components started side by side (a hub, a
 directory, an OpenID Provider, a database) each get ports of their own even before any of them binds.
+
+They are chosen below the kernel's ephemeral range, which outgoing connections take their source
+ports from. A port in that range can be taken by any client socket between the check and the bind,
+and a client polling a port in it before its server listens can even connect to itself (TCP's
+simultaneous open: it then "answers" with its own request and holds the port). Both were seen: a
+library service that could not bind, and JupyterHub reading `GET /services/library/` back as the reply.
 """
 
 from __future__ import annotations
 
+import random
 import socket
 import threading
+from pathlib import Path
 
 HOST = "127.0.0.1"
 _ATTEMPTS = 200
@@ -31,18 +39,28 @@ def _bindable(port: int) -> bool:
     return True
 
 
-def _kernel_choice() -> int:
-    """A port the kernel picks among those free for listening (its ephemeral range)."""
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        return probe.getsockname()[1]
+def ephemeral_range() -> tuple[int, int]:
+    """The kernel's range of source ports for outgoing connections (Linux: 32768-60999 unless changed)."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+def _candidate(size: int) -> int:
+    """A first port for a block of `size`, below the ephemeral range (or above it, if it starts low)."""
+    low, high = ephemeral_range()
+    if low - size > 10000:
+        return random.randrange(10000, low - size)
+    return random.randrange(high + 1, 65536 - size)
 
 
 def free_port_block(size: int = 4) -> int:
     """A port p with p .. p+size-1 all free on 127.0.0.1 (a hub uses the three after its public port)."""
     with _lock:
         for _ in range(_ATTEMPTS):
-            base = _kernel_choice()
+            base = _candidate(size)
             block = range(base, base + size)
             if block.stop > 65536 or not _handed_out.isdisjoint(block):
                 continue

@@ -1,0 +1,18 @@
+"""Ports for test and benchmark hubs come from outside the range outgoing connections take their source ports from."""
+
+from __future__ import annotations
+
+import socket
+
+from bench.ports import ephemeral_range, free_port_block, free_ports
+
+
+def test_blocks_are_free_distinct_and_never_in_the_ephemeral_range() -> None:
+    low, high = ephemeral_range()
+    blocks = [free_port_block(4) for _ in range(20)]
+    ports = [port for base in blocks for port in range(base, base + 4)] + free_ports(5)
+    assert len(set(ports)) == len(ports), "every port is handed out once"
+    assert not [port for port in ports if low <= port <= high]
+    for port in ports:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", port))  # still free
