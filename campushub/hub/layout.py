@@ -45,6 +45,16 @@ class Layout:
         return self.data_dir / "archive"
 
     @property
+    def library_dir(self) -> Path:
+        """Published projects' versions (campushub/library/store.py)."""
+        return self.data_dir / "library"
+
+    @property
+    def library_cache_dir(self) -> Path:
+        """Rendered library files, kept per version; safe to delete."""
+        return self.data_dir / "cache" / "library"
+
+    @property
     def forkserver_socket(self) -> Path:
         return self.run_dir / "forkserver.sock"
 

@@ -18,7 +18,7 @@ from campushub.setup import prepare_data_dir
 def open_store(config: CampusConfig) -> LibraryStore:
     layout = layout_for(config)
     prepare_data_dir(layout)
-    return LibraryStore(database_url(config, layout), layout.data_dir / "library")
+    return LibraryStore(database_url(config, layout), layout.library_dir)
 
 
 def project_url(config: CampusConfig, owner: str, slug: str) -> str:

@@ -157,6 +157,12 @@ class LibraryHandler(HubOAuthenticated, web.RequestHandler):
             sign_in=False,
         )
 
+    def open_in_lab(self, path: str) -> None:
+        """To `path` (under the person's home) in their JupyterLab. /hub/spawn starts their server first if it is
+        not running (with the profile form if there is one), then goes on."""
+        lab = f"{self.settings['hub_prefix']}user-redirect/lab/tree/{quote(path)}"
+        self.redirect(f"{self.settings['hub_prefix']}spawn?next={quote(lab, safe='')}")
+
     def files_origin(self) -> str:
         """Where rendered files and downloads are served: the separate library origin when configured."""
         public = self.config.library.public_url
@@ -385,10 +391,7 @@ class CopyHandler(LibraryHandler):
                 viewer=viewer,
             )
         log.info("Copied %s/%s v%s into %s's workspace as %s", owner, slug, number, viewer, made)
-        opened = f"{made}/{version.main}" if version.main else made
-        lab = f"{self.settings['hub_prefix']}user-redirect/lab/tree/{quote(opened)}"
-        # /hub/spawn starts their server if it is not running (with the profile form if there is one), then opens it.
-        self.redirect(f"{self.settings['hub_prefix']}spawn?next={quote(lab, safe='')}")
+        self.open_in_lab(f"{made}/{version.main}" if version.main else made)
 
 
 class LaunchHandler(LibraryHandler):
@@ -569,9 +572,7 @@ class GitLaunchHandler(LibraryHandler):
                 viewer=viewer,
             )
         log.info("Launch of %s for %s: %s %s", repository.url, viewer, folder, "cloned" if made else "already there")
-        opened = f"{folder}/{path}" if path else folder
-        lab = f"{self.settings['hub_prefix']}user-redirect/lab/tree/{quote(opened)}"
-        self.redirect(f"{self.settings['hub_prefix']}spawn?next={quote(lab, safe='')}")
+        self.open_in_lab(f"{folder}/{path}" if path else folder)
 
 
 BADGE = """<svg xmlns="http://www.w3.org/2000/svg" width="170" height="20" role="img" aria-label="launch: {name}">
@@ -650,14 +651,14 @@ def main() -> None:
     try:
         config = read_snapshot(snapshot_path())
         layout = layout_for(config)
-        store = LibraryStore(database_url(config, layout), layout.data_dir / "library")
+        store = LibraryStore(database_url(config, layout), layout.library_dir)
     except UserError as exc:
         log.error("%s", exc)
         sys.exit(1)
     prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/library/")
     hub_prefix = os.environ.get("JUPYTERHUB_BASE_URL", "/") + "hub/"
     url = urlparse(os.environ.get("JUPYTERHUB_SERVICE_URL", "http://127.0.0.1:0"))
-    cache = RenderCache(layout.data_dir / "cache" / "library")
+    cache = RenderCache(layout.library_cache_dir)
     backend = backend_for(config)
     app = application(
         config, store, prefix, hub_prefix, cache, lambda name: backend.workspace_account(config, layout, name)
