@@ -109,7 +109,10 @@ def ask_forkserver(path: str, request: dict, output: int) -> dict:
             conn.settimeout(FORK_TIMEOUT)
             conn.connect(path)
             sent = socket.send_fds(conn, [payload], [output])
-            conn.sendall(payload[sent:])
+            if sent < len(payload):
+                # Only what is left: even an empty sendall is a write, and a fast child that has read the
+                # request, answered and closed its end makes it fail with EPIPE, a fork taken for a failure.
+                conn.sendall(payload[sent:])
             data = read_line(conn)
     except (OSError, ValueError) as exc:
         raise ForkUnavailable(f"fork server at {path}: {exc}") from None
@@ -301,6 +304,8 @@ class CampusLocalSpawner(StartLineMixin, LocalProcessSpawner):
                 address = await self.fork_start()
             except ForkUnavailable as exc:
                 self.log.warning("Fast spawn unavailable for %s (%s): starting afresh", self.user.name, exc)
+                if self.isolate_users:
+                    await self.end_orphaned_servers()  # a child the fork server started all the same
             else:
                 self.note_started()
                 return address
