@@ -11,16 +11,22 @@ ports from. A port in that range can be taken by any client socket between the c
 and a client polling a port in it before its server listens can even connect to itself (TCP's
 simultaneous open: it then "answers" with its own request and holds the port). Both were seen: a
 library service that could not bind, and JupyterHub reading `GET /services/library/` back as the reply.
+
+Processes that run side by side (the test suite's workers) each take a slice of that range of their own
+(CAMPUSHUB_PORT_SHARE), since one cannot know which ports another has handed out but not yet bound.
 """
 
 from __future__ import annotations
 
+import os
 import random
 import socket
 import threading
 from pathlib import Path
 
 HOST = "127.0.0.1"
+# Set by whatever runs several of these processes at once (the test suite's parallel workers): "INDEX/COUNT".
+PORT_SHARE_ENV = "CAMPUSHUB_PORT_SHARE"
 _ATTEMPTS = 200
 _lock = threading.Lock()
 _handed_out: set[int] = set()
@@ -48,12 +54,27 @@ def ephemeral_range() -> tuple[int, int]:
         return 32768, 60999
 
 
-def _candidate(size: int) -> int:
-    """A first port for a block of `size`, below the ephemeral range (or above it, if it starts low)."""
+def share() -> tuple[int, int]:
+    """(index, count) from PORT_SHARE_ENV ("1/2"): processes running side by side each take their own slice."""
+    try:
+        index, count = (int(part) for part in os.environ.get(PORT_SHARE_ENV, "0/1").split("/"))
+    except ValueError:
+        return 0, 1
+    return (index, count) if 0 <= index < count else (0, 1)
+
+
+def _span(size: int) -> tuple[int, int]:
+    """First and last-plus-one port blocks of `size` may start at: below the ephemeral range (or above it, if it
+    starts low), then this process's slice of that when several share the machine."""
     low, high = ephemeral_range()
-    if low - size > 10000:
-        return random.randrange(10000, low - size)
-    return random.randrange(high + 1, 65536 - size)
+    start, stop = (10000, low - size) if low - size > 10000 else (high + 1, 65536 - size)
+    index, count = share()
+    width = (stop - start) // count
+    return start + index * width, start + (index + 1) * width
+
+
+def _candidate(size: int) -> int:
+    return random.randrange(*_span(size))
 
 
 def free_port_block(size: int = 4) -> int:

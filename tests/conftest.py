@@ -34,6 +34,19 @@ from tests.components.slurm import SlurmCluster, missing_binaries, running_slurm
 from tests.helpers.databases import DATABASES, POSTGRESQL, SQLITE, sqlite_url
 from tests.helpers.hub import TEST_USER_PREFIX, Campus, RunningHub, new_campus, start_hub
 from tests.helpers.ldap_settings import READER_ENV
+from tests.helpers.parallel import claim_port_share, group_of
+
+claim_port_share()  # before any fixture asks for a port
+
+CHECKOUT = Path(__file__).resolve().parents[1]
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Each test into its group for `--dist loadgroup` (tests/helpers/parallel.py says which run apart)."""
+    for item in items:
+        relative = item.path.resolve().relative_to(CHECKOUT).as_posix()
+        item.add_marker(pytest.mark.xdist_group(group_of(relative, item.fixturenames)))
 
 
 @pytest.fixture
@@ -93,7 +106,7 @@ def remove_test_system_accounts() -> Iterator[None]:
 @pytest.fixture(scope="session")
 def artifacts_dir() -> Path:
     """test-artifacts/ in the checkout: the screenshots the browser tests take, to look at afterwards."""
-    path = Path(__file__).resolve().parents[1] / "test-artifacts"
+    path = CHECKOUT / "test-artifacts"
     path.mkdir(exist_ok=True)
     return path
 
@@ -194,5 +207,5 @@ def user_image(docker_engine: DockerEngine) -> str:
     """campushub/user:<version>, built in the engine by `campushub images build`'s code (minutes once, then cached)."""
     from campushub.compute.images import build_images
 
-    *_, user = build_images(docker_engine.docker_host, Path(__file__).resolve().parents[1], docker_engine.cache_dir)
+    *_, user = build_images(docker_engine.docker_host, CHECKOUT, docker_engine.cache_dir)
     return user.image

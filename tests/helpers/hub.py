@@ -23,7 +23,8 @@ from ruamel.yaml import YAML
 from bench.ports import free_port_block
 
 CAMPUSHUB = [sys.executable, "-m", "campushub"]
-TEST_USER_PREFIX = f"t{secrets.token_hex(2)}-"
+# Random per test process, and the parallel worker's number in it: two workers never share an account.
+TEST_USER_PREFIX = f"t{secrets.token_hex(2)}{os.environ.get('PYTEST_XDIST_WORKER', '').removeprefix('gw')}-"
 ADMIN = "admin"
 ADMIN_PASSWORD = "admin-password-1"
 
