@@ -19,6 +19,7 @@ from campushub.config.loader import load_config, override_listen
 from campushub.config.schema import CampusConfig
 from campushub.config.snapshot import write_snapshot
 from campushub.courses.by_hand import warm_by_hand
+from campushub.environments.commands import environments_group
 from campushub.errors import UserError
 from campushub.hub.layout import database_url, layout_for
 from campushub.identity.accounts import PENDING, AccountExists, AccountStore, NoSuchAccount
@@ -692,6 +693,7 @@ def _hub_knows(db_url: str, name: str) -> bool:
 
 
 cli.add_command(library_group)
+cli.add_command(environments_group)
 
 
 def main() -> None:

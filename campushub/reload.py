@@ -69,6 +69,8 @@ def changed_sections(running: CampusConfig, new: CampusConfig) -> list[str]:
 def only_for_new_servers(key: str, backend: str) -> bool:
     """Whether running servers keep the old value of `key` until they are restarted."""
     parts = key.split(".")
+    if key in ("environments.enabled", "environments.directory"):
+        return True  # where servers look for built kernels is in their environment
     return parts[0] == "compute" and len(parts) > 1 and (parts[1] in SERVER_START_KEYS or parts[1] == backend)
 
 

@@ -8,6 +8,8 @@
 - `docker_engine`: a private dockerd with its data root cached between runs; `user_image`: campushub/user built in it.
 - `slapd`, `oidc_provider`, `github_standin`: the directory and the sign-in providers (tests/components).
 - `slurm`: a real one-node Slurm cluster (munged, slurmctld, slurmd) on loopback, started once per session.
+- `package_index`: a Python package index on loopback serving a wheel made for the test; `environments_dir`: a
+  folder for the environments a test builds, readable by users' servers.
 - `browser` (tests/browser): Debian chromium driven by Playwright.
 
 What the fixtures are made of lives in tests/helpers and tests/components; this file only puts it together.
@@ -18,7 +20,9 @@ from __future__ import annotations
 
 import os
 import pwd
+import shutil
 import subprocess
+import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
 from pathlib import Path
@@ -28,6 +32,7 @@ import pytest
 from tests.components.docker import DOCKERD, DockerEngine, running_docker
 from tests.components.github import GitHub, running_github
 from tests.components.oidc import ClientSpec, Provider, StartProvider, UserSpec, missing_node_tools, running_provider
+from tests.components.package_index import GREETING, PackageIndex, running_index
 from tests.components.postgres import INSTALL_ROOT, PostgresServer, running_postgres, server_bin
 from tests.components.slapd import SLAPD, Directory, running_directory
 from tests.components.slurm import SlurmCluster, missing_binaries, running_slurm
@@ -209,3 +214,19 @@ def user_image(docker_engine: DockerEngine) -> str:
 
     *_, user = build_images(docker_engine.docker_host, CHECKOUT, docker_engine.cache_dir)
     return user.image
+
+
+@pytest.fixture
+def package_index() -> Iterator[PackageIndex]:
+    """A package index on loopback (tests/components/package_index.py) holding campushub-demo-greeting 1.0."""
+    with running_index([GREETING]) as index:
+        yield index
+
+
+@pytest.fixture
+def environments_dir() -> Iterator[Path]:
+    """Where a test's builds go: users' servers read it, so it cannot be under pytest's private tmp_path."""
+    directory = Path(tempfile.mkdtemp(prefix="campushub-environments-", dir="/var/tmp"))
+    directory.chmod(0o755)
+    yield directory
+    shutil.rmtree(directory)  # only what the test's builds installed

@@ -22,6 +22,7 @@ from pydantic import (
 from campushub.compute.config import Compute
 from campushub.config.sections import AdminEntry, Duration, ProblemAt, Section, Username
 from campushub.config.sign_in import SignIn
+from campushub.environments.config import Environments
 from campushub.library.config import Library
 
 
@@ -140,6 +141,10 @@ class CampusConfig(Section):
         description="Courses by a short ID of your choice (`phys101`), used by `campushub courses warm ID`.",
     )
     library: Library = Field(default_factory=Library, description="The public library of published projects.")
+    environments: Environments = Field(
+        default_factory=Environments,
+        description="Kernels built from a launched repository's requirements, shared by everyone who launches it.",
+    )
 
     @field_validator("courses")
     @classmethod

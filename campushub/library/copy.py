@@ -59,11 +59,14 @@ def copy_into_workspace(workspace: WorkspaceAccount, folder_name: str, archive: 
         raise CopyFailed(f"the copy into your workspace failed: {failed}") from None
 
 
-def as_the_person(workspace: WorkspaceAccount, arguments: list[str], stdin: bytes = b"") -> bytes:
-    """Run this module with `arguments` as the person's own account (made first if need be); its stdout."""
+def as_the_person(
+    workspace: WorkspaceAccount, arguments: list[str], stdin: bytes = b"", module: str = "campushub.library.copy"
+) -> bytes:
+    """Run `module` (this one unless said) with `arguments` as the person's own account (made first if need be);
+    its stdout."""
     account = ensure_system_user(workspace.account, workspace.home, workspace.adopt)
     result = subprocess.run(
-        [sys.executable, "-m", "campushub.library.copy", *arguments],
+        [sys.executable, "-m", module, *arguments],
         input=stdin,
         capture_output=True,
         user=account.pw_uid,

@@ -34,10 +34,13 @@ from tornado.ioloop import IOLoop
 from campushub.compute.backend import WorkspaceAccount, backend_for
 from campushub.config.schema import CampusConfig
 from campushub.config.snapshot import read_snapshot, snapshot_path
+from campushub.environments.builder import EnvironmentBuilder, settings_for
+from campushub.environments.spec import SpecRefused
 from campushub.errors import UserError
-from campushub.hub.layout import database_url, layout_for
+from campushub.hub.layout import Layout, database_url, layout_for
 from campushub.library import copy, git_launch, render
 from campushub.library.cache import RenderCache
+from campushub.library.launch_build import LaunchBuilds
 from campushub.library.store import (
     PRIVATE,
     LibraryRefused,
@@ -158,10 +161,14 @@ class LibraryHandler(HubOAuthenticated, web.RequestHandler):
         )
 
     def open_in_lab(self, path: str) -> None:
-        """To `path` (under the person's home) in their JupyterLab. /hub/spawn starts their server first if it is
-        not running (with the profile form if there is one), then goes on."""
+        """To `path` (under the person's home) in their JupyterLab."""
+        self.redirect(self.lab_url(path))
+
+    def lab_url(self, path: str) -> str:
+        """/hub/spawn starts the person's server first if it is not running (with the profile form if there is
+        one), then goes on to `path` in JupyterLab."""
         lab = f"{self.settings['hub_prefix']}user-redirect/lab/tree/{quote(path)}"
-        self.redirect(f"{self.settings['hub_prefix']}spawn?next={quote(lab, safe='')}")
+        return f"{self.settings['hub_prefix']}spawn?next={quote(lab, safe='')}"
 
     def files_origin(self) -> str:
         """Where rendered files and downloads are served: the separate library origin when configured."""
@@ -572,7 +579,58 @@ class GitLaunchHandler(LibraryHandler):
                 viewer=viewer,
             )
         log.info("Launch of %s for %s: %s %s", repository.url, viewer, folder, "cloned" if made else "already there")
-        self.open_in_lab(f"{folder}/{path}" if path else folder)
+        target = f"{folder}/{path}" if path else folder
+        builds: LaunchBuilds | None = self.settings["builds"]
+        if builds is None:
+            return self.open_in_lab(target)
+        title = repository.path.strip("/").removesuffix(".git")
+        origin = f"{repository.url}" + (f" at {ref}" if ref else "")
+        try:
+            key, state = await IOLoop.current().run_in_executor(
+                None, builds.prepare, workspace, folder, made, title, origin
+            )
+        except (SpecRefused, UserError) as refused:
+            return self.page(
+                "message.html",
+                400,
+                title="Launch",
+                heading="The repository's packages cannot be built",
+                message=f"{refused}. Your copy is in your workspace as ~/{folder}/ and opens with the standard "
+                "Python kernel.",
+                sign_in=False,
+                viewer=viewer,
+            )
+        if key is None or state == "ready":
+            return self.open_in_lab(target)
+        self.redirect(f"{self.prefix}environments/{key}/?open={quote(target, safe='')}")
+
+
+class EnvironmentHandler(LibraryHandler):
+    """`environments/<key>/?open=PATH`: a launch's build while it runs (the page refreshes), its log if it failed,
+    and JupyterLab on PATH once the environment is ready."""
+
+    @web.authenticated
+    def get(self, key: str) -> None:
+        builds: LaunchBuilds | None = self.settings["builds"]
+        target = self.get_argument("open", "").strip("/")
+        try:
+            if target:
+                check_relative_path(target)
+        except LibraryRefused:
+            raise web.HTTPError(400, "the path to open is not a path under your home") from None
+        if builds is None:
+            raise web.HTTPError(404, "environments are not built on this campus")
+        state = builds.state(key)
+        if state == "ready":
+            return self.open_in_lab(target)
+        self.page(
+            "environment.html",
+            title="Environment",
+            state=state,
+            log=builds.builder.log(key) if state != "absent" else "",
+            open_url=self.lab_url(target),
+            viewer=self.viewer(),
+        )
 
 
 BADGE = """<svg xmlns="http://www.w3.org/2000/svg" width="170" height="20" role="img" aria-label="launch: {name}">
@@ -610,6 +668,7 @@ def application(
     hub_prefix: str,
     cache: RenderCache,
     workspace_account: Callable[[str], WorkspaceAccount | None] = lambda name: None,
+    builds: LaunchBuilds | None = None,
 ) -> web.Application:
     public = config.library.public_url
     hub_origin = config.listen.public_url.rstrip("/") if config.listen.public_url else ""
@@ -625,6 +684,7 @@ def application(
         (rf"{prefix}p/{owner}/{slug}/launch", LaunchHandler),
         (rf"{prefix}badge.svg", BadgeHandler),
         (rf"{prefix}launch", GitLaunchHandler),
+        (rf"{prefix}environments/([0-9a-f]{{20}})/", EnvironmentHandler),
         (rf"{prefix}publish", PublishHandler),
         (rf"{prefix}signin", SignInHandler),
         (rf"{prefix}oauth_callback", HubOAuthCallbackHandler),
@@ -641,9 +701,18 @@ def application(
         public_host=urlparse(public).netloc if public else None,
         templates=templates(),
         workspace_account=workspace_account,
+        builds=builds,
         cookie_secret=os.urandom(32),
         xsrf_cookies=True,
     )
+
+
+def launch_builds(config: CampusConfig, layout: Layout) -> LaunchBuilds | None:
+    """Launches build environments where servers can use them: processes on this machine, which see the
+    environments' folder (a container or a cluster node would not)."""
+    if not config.environments.enabled or config.compute.backend != "local":
+        return None
+    return LaunchBuilds(EnvironmentBuilder(settings_for(config, layout)))
 
 
 def main() -> None:
@@ -661,7 +730,13 @@ def main() -> None:
     cache = RenderCache(layout.library_cache_dir)
     backend = backend_for(config)
     app = application(
-        config, store, prefix, hub_prefix, cache, lambda name: backend.workspace_account(config, layout, name)
+        config,
+        store,
+        prefix,
+        hub_prefix,
+        cache,
+        lambda name: backend.workspace_account(config, layout, name),
+        launch_builds(config, layout),
     )
     server = HTTPServer(app, xheaders=True)
     server.listen(url.port or 0, url.hostname or "127.0.0.1")

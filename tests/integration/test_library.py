@@ -221,7 +221,10 @@ def launch_form(person: Student, url: str, params: dict) -> requests.Response:
 
 
 def test_a_git_launch_clones_into_the_workspace_once_and_keeps_it(campus, hub_factory, git_server):
-    campus.update(**{"library.launch_hosts": ["127.0.0.1"], "library.launch_schemes": ["http"]})
+    # Its requirements.txt names numpy, from an index no test can reach: the build has a test of its own below.
+    campus.update(
+        **{"library.launch_hosts": ["127.0.0.1"], "library.launch_schemes": ["http"], "environments.enabled": False}
+    )
     hub = hub_factory()
     wait_for_library(hub.url)
     campus.add_user("omar", PASSWORD)
@@ -289,3 +292,119 @@ def test_a_folder_of_ones_workspace_is_published_from_the_library_as_its_owner_r
     assert ".env" not in page.text and "shadow" not in page.text, "hidden files and links stay home"
     incoming = campus.directory / "data" / "library" / ".incoming"
     assert list(incoming.iterdir()) == [], "the staging copy is gone"
+
+
+def bare_repository(served: Path, name: str, files: dict[str, str]) -> None:
+    work = served.parent / f"{name}-work"
+    work.mkdir()
+    for path, text in files.items():
+        (work / path).write_text(text, encoding="utf-8")
+    run = {"check": True, "capture_output": True, "cwd": work}
+    subprocess.run(["git", "init", "-q", "-b", "main"], **run)
+    subprocess.run(["git", "add", "."], **run)
+    subprocess.run(["git", "-c", "user.name=L", "-c", "user.email=l@example.edu", "commit", "-q", "-m", "1"], **run)
+    subprocess.run(["git", "clone", "-q", "--bare", str(work), str(served / f"{name}.git")], **run)
+
+
+def launch(person: Student, url: str, repo: str, path: str) -> requests.Response:
+    page = launch_form(person, url, {"repo": repo, "ref": "main", "path": path})
+    assert page.status_code == 200, page.text
+    token = re.search(r'name="_xsrf" value="([^"]+)"', page.text).group(1)
+    form = {"_xsrf": token, "repo": repo, "ref": "main", "path": path}
+    launched = person.session.post(f"{url}{LIBRARY}launch", data=form, timeout=120, allow_redirects=False)
+    assert launched.status_code in (302, 400), launched.text
+    return launched
+
+
+def wait_for_build(person: Student, url: str, location: str) -> requests.Response:
+    """The build page refreshes itself while building; it redirects to JupyterLab once ready."""
+    deadline = time.monotonic() + 300
+    while True:
+        page = person.session.get(url + location, timeout=30, allow_redirects=False)
+        if page.status_code == 302 or "could not be built" in page.text or time.monotonic() > deadline:
+            return page
+        assert "Building the environment" in page.text, page.text
+        time.sleep(1)
+
+
+def test_a_launch_builds_the_repositorys_packages_once_as_a_kernel_everyone_shares(
+    campus, hub_factory, tmp_path, package_index, environments_dir
+):
+    served = tmp_path / "served"
+    served.mkdir()
+    intro = json.dumps(
+        {"cells": [], "metadata": {"kernelspec": {"name": "python3"}}, "nbformat": 4, "nbformat_minor": 5}
+    )
+    bare_repository(served, "greeting", {"intro.ipynb": intro, "requirements.txt": "campushub-demo-greeting==1.0\n"})
+    bare_repository(served, "broken", {"intro.ipynb": intro, "requirements.txt": "campushub-no-such-package\n"})
+    bare_repository(
+        served, "sneaky", {"intro.ipynb": intro, "requirements.txt": "--index-url http://evil.example/\nx\n"}
+    )
+    builder = f"{TEST_USER_PREFIX}build"
+    campus.update(
+        **{
+            "library.launch_hosts": ["127.0.0.1"],
+            "library.launch_schemes": ["http"],
+            "environments.directory": str(environments_dir),
+            "environments.index_url": package_index.url,
+            "environments.builder_account": builder,
+        }
+    )
+    hub = hub_factory()
+    wait_for_library(hub.url)
+    people = {}
+    for name in ("omar", "pia"):
+        campus.add_user(name, PASSWORD)
+        people[name] = Student(hub.url, name)
+        people[name].sign_in(PASSWORD)
+        people[name].session.get(f"{hub.url}{LIBRARY}signin", timeout=30)
+
+    with running_git_host(served) as base:
+        launched = launch(people["omar"], hub.url, f"{base}/greeting.git", "intro.ipynb")
+        location = launched.headers["Location"]
+        assert re.match(rf"{LIBRARY}environments/[0-9a-f]{{20}}/\?open=", location), location
+        key = re.search(r"environments/([0-9a-f]{20})/", location).group(1)
+        ready = wait_for_build(people["omar"], hub.url, location)
+        assert ready.status_code == 302, ready.text[-3000:]
+        assert "library/127.0.0.1-greeting/intro.ipynb" in unquote(ready.headers["Location"])
+
+        # Built as the build account, never root; the clone's notebook now asks for the built kernel.
+        environment = environments_dir / key
+        assert environment.stat().st_uid == pwd.getpwnam(builder).pw_uid != 0
+        home = Path(pwd.getpwnam(f"{TEST_USER_PREFIX}omar").pw_dir)
+        clone_notebook = json.loads((home / "library/127.0.0.1-greeting/intro.ipynb").read_text())
+        assert clone_notebook["metadata"]["kernelspec"]["name"] == f"campushub-env-{key}"
+
+        # The kernel runs in Omar's own server, as Omar, with the package from the index.
+        omar = people["omar"]
+        omar.wait_for_server()  # signing in started it
+        kernel = omar.kernel(f"campushub-env-{key}")
+        try:
+            said = kernel.execute(
+                "import campushub_demo_greeting, os; print(campushub_demo_greeting.GREETING, os.getuid())"
+            )
+        finally:
+            kernel.close()
+        assert said.split() == ["hello", "from", "the", "index", str(pwd.getpwnam(f"{TEST_USER_PREFIX}omar").pw_uid)]
+
+        # Pia launches the same repository: the environment is there, nothing is built or downloaded again.
+        downloads = list(package_index.requests)
+        again = launch(people["pia"], hub.url, f"{base}/greeting.git", "intro.ipynb")
+        assert "/hub/spawn?next=" in again.headers["Location"], again.headers["Location"]
+        assert package_index.requests == downloads
+
+        # A package the index does not have: the page shows what pip said, and offers the files anyway.
+        broken = launch(omar, hub.url, f"{base}/broken.git", "intro.ipynb")
+        failed = wait_for_build(omar, hub.url, broken.headers["Location"])
+        text = html.unescape(failed.text)
+        assert failed.status_code == 200 and "could not be built" in text, text[-2000:]
+        assert "No matching distribution found for campushub-no-such-package" in text
+        assert "open it with the standard Python kernel" in text
+        broken_key = re.search(r"environments/([0-9a-f]{20})/", broken.headers["Location"]).group(1)
+        assert not (environments_dir / broken_key).exists(), "a failed build leaves only its log"
+
+        # A requirements file that points pip elsewhere is refused before anything runs, naming the line.
+        sneaky = launch(omar, hub.url, f"{base}/sneaky.git", "intro.ipynb")
+        assert sneaky.status_code == 400
+        assert "requirements.txt, line 1: `--index-url` is not allowed" in html.unescape(sneaky.text)
+        assert (home / "library/127.0.0.1-sneaky/intro.ipynb").exists(), "the clone is kept all the same"

@@ -63,3 +63,5 @@ def test_a_reload_refuses_what_needs_a_full_restart_and_names_what_changes():
     assert only_for_new_servers("compute.memory_limit", "local")
     assert only_for_new_servers("compute.local", "local")
     assert not only_for_new_servers("compute.idle_timeout", "local")
+    assert only_for_new_servers("environments.directory", "local")
+    assert not only_for_new_servers("environments.index_url", "local")  # the library takes it at the reload

@@ -125,6 +125,7 @@ def expected_local_settings(tmp_path: Path, running_as_root: bool, fast_spawn: b
                 "PATH": f"{ENVIRONMENT / 'bin'}:/usr/local/bin:/usr/bin:/bin",
                 "JUPYTERHUB_ACTIVITY_INTERVAL": "300",
                 "JUPYTER_CONFIG_PATH": str(Path(campushub.__file__).parent / "singleuser" / "config"),
+                "JUPYTER_PATH": "/var/lib/campushub/environments/share/jupyter",
             },
             "env_keep": ["LANG", "LC_ALL", "TZ"],
             "mem_limit": None,

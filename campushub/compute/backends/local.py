@@ -67,11 +67,14 @@ class LocalCompute(Section):
 def server_environment(config: CampusConfig, layout: Layout) -> dict[str, str]:
     """What every user's server gets besides its own variables (also the fork server's whole environment)."""
     env_bin = layout.environment / "bin"
-    return {
+    environment = {
         "PATH": f"{env_bin}:/usr/local/bin:/usr/bin:/bin",
         "JUPYTERHUB_ACTIVITY_INTERVAL": str(activity_interval(config.compute.idle_timeout)),
         "JUPYTER_CONFIG_PATH": str(SINGLEUSER_CONFIG),
     }
+    if config.environments.enabled:  # kernels of environments built for launched repositories
+        environment["JUPYTER_PATH"] = str(config.environments.directory / "share" / "jupyter")
+    return environment
 
 
 def spawner_settings(config: CampusConfig, layout: Layout) -> dict[str, Any]:

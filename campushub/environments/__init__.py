@@ -1,0 +1,1 @@
+"""Python environments built from requirements: one builder for launched repositories and, later, course kernels."""
