@@ -137,6 +137,15 @@ def services_settings(config: CampusConfig, layout: Layout) -> Settings:
     return service_settings(services_for(config, layout), layout)
 
 
+def library_link_settings(config: CampusConfig, layout: Layout) -> Settings:
+    """/hub/library/... and /hub/launch, the short links for badges, redirecting to the library service."""
+    if not config.library.enabled:
+        return {}
+    from campushub.library.hub_links import link_handlers
+
+    return {"JupyterHub": {"extra_handlers": link_handlers()}}
+
+
 MAPPERS = (
     listen_settings,
     storage_settings,
@@ -147,6 +156,7 @@ MAPPERS = (
     capacity_settings,
     compute_settings,
     services_settings,
+    library_link_settings,
 )
 
 

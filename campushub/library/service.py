@@ -244,6 +244,7 @@ class ProjectHandler(LibraryHandler):
         if chosen is None:
             return self.not_found(f"Version {number} of {owner}/{slug}", viewer)
         origin = self.files_origin() if project.visibility != PRIVATE else ""
+        site = self.settings["hub_origin"] or f"{self.request.protocol}://{self.request.host}"
         files_base = f"{origin}{self.prefix}p/{owner}/{slug}/v/{chosen.number}/"
         files = [
             {"path": f.path, "size": human_size(f.size), "viewable": render.kind_of(f.path) is not None}
@@ -260,7 +261,8 @@ class ProjectHandler(LibraryHandler):
             ],
             files=files,
             files_base=files_base,
-            library_url=f"{self.settings['hub_origin'] or f'{self.request.protocol}://{self.request.host}'}{self.prefix}",
+            library_url=f"{site}{self.prefix}",
+            hub_url=f"{site}{self.settings['hub_prefix']}",
             viewer=viewer,
         )
 

@@ -154,7 +154,9 @@ def test_a_launch_link_signs_a_visitor_in_and_opens_the_copied_notebook(campus, 
     page = context.new_page()
     badge = page.request.get(f"{hub.url}{LIBRARY}badge.svg")
     assert badge.ok and badge.headers["content-type"] == "image/svg+xml"
-    page.goto(f"{hub.url}{LIBRARY}p/lena/launchable/launch")
+    project_page = page.request.get(f"{hub.url}{LIBRARY}p/lena/launchable/")
+    assert f"({hub.url}/hub/library/lena/launchable/launch)" in project_page.text(), "the badge's link"
+    page.goto(f"{hub.url}/hub/library/lena/launchable/launch")  # the badge's short link, on the hub
     expect(page).to_have_url(re.compile(r"/hub/login"))  # signed out: the hub's own sign-in first
     page.locator("#username_input").fill("vera")
     page.locator("#password_input").fill("launch-password-1")

@@ -244,6 +244,21 @@ def test_a_git_launch_clones_into_the_workspace_once_and_keeps_it(campus, hub_fa
         refused = launch_form(omar, hub.url, {"repo": repo})
         assert refused.status_code == 400 and reason in html.unescape(refused.text), (repo, refused.text[-600:])
 
+    # The short link on the hub leads to the same page, with nothing but the launch's own arguments.
+    short = omar.session.get(
+        f"{hub.url}/hub/launch",
+        params={"repo": git_server, "ref": "main", "path": "intro.ipynb", "next": "https://evil.example/"},
+        allow_redirects=False,
+        timeout=30,
+    )
+    assert short.status_code == 302 and short.headers["Location"].startswith(f"{LIBRARY}launch?repo=")
+    assert "evil" not in short.headers["Location"]
+    for path in ("/hub/library/", "/hub/library/lena/", "/hub/library/lena/worked/launch"):
+        moved = requests.get(hub.url + path, allow_redirects=False, timeout=30)
+        assert moved.status_code == 302 and moved.headers["Location"].startswith(LIBRARY), (path, moved.headers)
+    for path in ("/hub/library//evil.example/", "/hub/library/lena/x/launch/../../..%2F..%2Fevil"):
+        assert requests.get(hub.url + path, allow_redirects=False, timeout=30).status_code == 404, path
+
     page = launch_form(omar, hub.url, {"repo": git_server, "ref": "main", "path": "intro.ipynb"})
     assert page.status_code == 200, page.text
     token = re.search(r'name="_xsrf" value="([^"]+)"', page.text).group(1)
