@@ -9,7 +9,9 @@ The clone runs as the person's own account, like a copy from the library (campus
 
 from __future__ import annotations
 
+import pwd
 import re
+import secrets
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +26,7 @@ CLONE_TIMEOUT = 300
 _HOST = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$")
 _PATH = re.compile(r"^/[A-Za-z0-9._~/-]+$")
 _REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,199}$")
+_COMMIT = re.compile(r"^([0-9a-f]{40}|[0-9a-f]{64})$")
 
 
 class RefusedRepository(ValueError):
@@ -76,10 +79,16 @@ def folder_for(repository: Repository) -> str:
     return name.strip("-.")[:100] or "repository"
 
 
+def is_commit(ref: str) -> bool:
+    """A full commit id (SHA-1 or SHA-256): fetched by itself, since `clone --branch` takes only names."""
+    return bool(_COMMIT.match(ref))
+
+
 def clone_into_workspace(
     workspace: WorkspaceAccount, repository: Repository, ref: str, schemes: list[str]
 ) -> tuple[str, bool]:
-    """~/library/<folder> as a clone of `repository` at `ref`, made by the person's own account.
+    """~/library/<folder> as a clone of `repository` at `ref` (a branch, tag or full commit id), made by the
+    person's own account.
 
     A clone that is there already is left as it is (with whatever the person changed since): a launch
     link opened again tomorrow opens their work, not a fresh copy. Returns (folder under home, made now).
@@ -89,37 +98,69 @@ def clone_into_workspace(
     target = Path(account.pw_dir) / folder
     if target.is_dir() and not target.is_symlink():
         return folder, False
-    command = ["git", "-c", "protocol.allow=never"]
-    for scheme in schemes:
-        command += ["-c", f"protocol.{scheme}.allow=always"]
-    command += ["clone", "--depth=1", "--no-recurse-submodules", "--quiet"]
-    if ref:
-        command += ["--branch", check_ref(ref)]
-    command += ["--", repository.url, folder]
-    environment = {
-        "HOME": account.pw_dir,
-        "PATH": "/usr/bin:/bin",
-        "LANG": "C.UTF-8",
-        "GIT_TERMINAL_PROMPT": "0",
-        "GIT_CONFIG_NOSYSTEM": "1",
-        "GIT_ALLOW_PROTOCOL": ":".join(schemes),
-    }
-    # git makes ~/library itself if need be, as the person.
+    git = PersonsGit(account, schemes)
+    if not ref or not is_commit(ref):
+        branch = ["--branch", check_ref(ref)] if ref else []
+        # git makes ~/library itself if need be, as the person.
+        git.run(["clone", "--depth=1", "--no-recurse-submodules", "--quiet", *branch, "--", repository.url, folder],
+                f"git could not clone {repository.url}")  # fmt: skip
+        return folder, True
+    # A commit: cloned beside the target, then moved into place only once it is checked out, so that a failed
+    # launch never leaves a folder a later launch would take for the person's own clone.
+    partial = f"{folder}.partial-{secrets.token_hex(4)}"
     try:
-        result = subprocess.run(
-            command,
-            capture_output=True,
-            user=account.pw_uid,
-            group=account.pw_gid,
-            extra_groups=[],
-            cwd=account.pw_dir,
-            env=environment,
-            timeout=CLONE_TIMEOUT,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        raise CopyFailed(f"cloning {repository.url} took longer than {CLONE_TIMEOUT} s") from None
-    if result.returncode != 0:
-        said = result.stderr.decode(errors="replace").strip().splitlines()
-        raise CopyFailed(f"git could not clone {repository.url}: {said[-1] if said else 'no reason given'}")
+        git.run(["clone", "--depth=1", "--no-checkout", "--no-recurse-submodules", "--quiet", "--", repository.url,
+                 partial], f"git could not clone {repository.url}")  # fmt: skip
+        try:
+            git.run(["-C", partial, "fetch", "--quiet", "--depth=1", "origin", ref], "fetch by id")
+        except CopyFailed:  # a server that fetches only what it advertises: the whole history, then the commit
+            git.run(
+                ["-C", partial, "fetch", "--quiet", "--unshallow", "origin"], f"git could not fetch {repository.url}"
+            )
+        git.run(["-C", partial, "checkout", "--quiet", "--detach", ref], f"{repository.url} has no commit {ref}")
+        git.run_plain(["mv", "--no-target-directory", "--no-clobber", partial, folder], "could not move the clone")
+    finally:
+        partial_path = Path(account.pw_dir) / partial
+        if partial_path.is_dir() and not partial_path.is_symlink():
+            git.run_plain(["rm", "-rf", "--", partial], "could not tidy up")  # made by this launch, nothing else
     return folder, True
+
+
+class PersonsGit:
+    """git (and the odd plain command) as the person's own account, speaking only the allowed protocols."""
+
+    def __init__(self, account: pwd.struct_passwd, schemes: list[str]) -> None:
+        self.account = account
+        self.options = ["-c", "protocol.allow=never"]
+        for scheme in schemes:
+            self.options += ["-c", f"protocol.{scheme}.allow=always"]
+        self.environment = {
+            "HOME": account.pw_dir,
+            "PATH": "/usr/bin:/bin",
+            "LANG": "C.UTF-8",
+            "GIT_TERMINAL_PROMPT": "0",
+            "GIT_CONFIG_NOSYSTEM": "1",
+            "GIT_ALLOW_PROTOCOL": ":".join(schemes),
+        }
+
+    def run(self, arguments: list[str], failure: str) -> None:
+        self.run_plain(["git", *self.options, *arguments], failure)
+
+    def run_plain(self, command: list[str], failure: str) -> None:
+        try:
+            result = subprocess.run(
+                command,
+                capture_output=True,
+                user=self.account.pw_uid,
+                group=self.account.pw_gid,
+                extra_groups=[],
+                cwd=self.account.pw_dir,
+                env=self.environment,
+                timeout=CLONE_TIMEOUT,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            raise CopyFailed(f"{failure}: it took longer than {CLONE_TIMEOUT} s") from None
+        if result.returncode != 0:
+            said = result.stderr.decode(errors="replace").strip().splitlines()
+            raise CopyFailed(f"{failure}: {said[-1] if said else 'no reason given'}")

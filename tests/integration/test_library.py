@@ -279,6 +279,32 @@ def test_a_git_launch_clones_into_the_workspace_once_and_keeps_it(campus, hub_fa
     assert (clone / "intro.ipynb").read_text(encoding="utf-8") == "omar's edits"
     assert not list(clone.parent.glob(f"{folder_name}-*")), "no second clone"
 
+    # A link may pin a commit, as Binder links often do; a commit that is not there fails with nothing left over.
+    commit = subprocess.run(["git", "ls-remote", git_server, "main"], capture_output=True, text=True, check=True)
+    commit_id = commit.stdout.split()[0]
+    campus.add_user("nia", PASSWORD)
+    nia = Student(hub.url, "nia")
+    nia.sign_in(PASSWORD)
+    nia.session.get(f"{hub.url}{LIBRARY}signin", timeout=30)
+    nia_home = Path(pwd.getpwnam(f"{TEST_USER_PREFIX}nia").pw_dir)
+    missing = {"_xsrf": token, "repo": git_server, "ref": "0" * 40, "path": "intro.ipynb"}
+    page = launch_form(nia, hub.url, missing)
+    missing["_xsrf"] = re.search(r'name="_xsrf" value="([^"]+)"', page.text).group(1)
+    refused = nia.session.post(f"{hub.url}{LIBRARY}launch", data=missing, timeout=120, allow_redirects=False)
+    assert refused.status_code == 502 and "has no commit" in html.unescape(refused.text), refused.text[-1500:]
+    assert not list((nia_home / "library").iterdir()), "a failed launch leaves no folder behind"
+    pinned = nia.session.post(
+        f"{hub.url}{LIBRARY}launch", data={**missing, "ref": commit_id}, timeout=120, allow_redirects=False
+    )
+    assert pinned.status_code == 302, pinned.text[-1500:]
+    nias_clone = nia_home / "library" / folder_name
+    head = subprocess.run(["git", "-c", "safe.directory=*", "-C", str(nias_clone), "rev-parse", "HEAD"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    assert head.stdout.strip() == commit_id
+    assert (nia_home / "library" / folder_name / "intro.ipynb").stat().st_uid == pwd.getpwnam(
+        f"{TEST_USER_PREFIX}nia"
+    ).pw_uid
+
 
 def test_a_folder_of_ones_workspace_is_published_from_the_library_as_its_owner_reads_it(campus, hub, tmp_path):
     omar = running_student(campus, hub, "omar")

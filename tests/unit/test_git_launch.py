@@ -58,3 +58,11 @@ def test_refs_are_names_never_options_and_folders_one_safe_step() -> None:
             check_ref(bad)
     repository = check_repository("https://github.com/Owner/My_Repo.git", ["https"], HOSTS)
     assert folder_for(repository) == "github.com-owner-my-repo"
+
+
+def test_only_full_commit_ids_are_fetched_as_commits() -> None:
+    from campushub.library.git_launch import is_commit
+
+    assert is_commit("a" * 40) and is_commit("0123456789abcdef" * 4)
+    for name in ("main", "v1.2", "abc1234", "A" * 40, "a" * 41):
+        assert not is_commit(name), name
