@@ -62,14 +62,14 @@ test-deps: install $(PLUGIN_SITE)/.installed
 	@$(MAKE) --no-print-directory r-kernel
 
 # pytest exits 5 when it collected nothing: a suite that runs no test is broken, so that fails loudly.
-# Test files run on TEST_WORKERS workers at once (pytest-xdist); tests/helpers/parallel.py keeps those that
-# share one Docker engine, one Slurm cluster or users' cgroups on one worker. TEST_WORKERS=0: one process.
+# Test files run on TEST_WORKERS workers at once (pytest-xdist); tests/helpers/parallel.py schedules them and
+# keeps the files sharing one Docker engine, one Slurm cluster or users' cgroups on one worker. 0: one process.
 TEST_WORKERS ?= 2
 test: test-deps
 	@$(BIN)/ruff check campushub tests
 	@$(BIN)/python -m campushub.config.reference --check docs/config-reference.md
 	@$(BIN)/python -m campushub.cli_reference --check docs/cli-reference.md
-	@$(BIN)/pytest -ra --durations=25 -n $(TEST_WORKERS) --dist loadgroup; status=$$?; \
+	@$(BIN)/pytest -ra --durations=25 -n $(TEST_WORKERS) --dist loadscope; status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests: failing on purpose"; exit 1; fi; exit $$status
 
 lint:

@@ -39,19 +39,34 @@ from tests.components.slurm import SlurmCluster, missing_binaries, running_slurm
 from tests.helpers.databases import DATABASES, POSTGRESQL, SQLITE, sqlite_url
 from tests.helpers.hub import TEST_USER_PREFIX, Campus, RunningHub, new_campus, start_hub
 from tests.helpers.ldap_settings import READER_ENV
-from tests.helpers.parallel import claim_port_share, group_of
+from tests.helpers.parallel import WrongGroup, check_group, claim_port_share, group_scheduling, rank
 
 claim_port_share()  # before any fixture asks for a port
 
 CHECKOUT = Path(__file__).resolve().parents[1]
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
+def pytest_itemcollected(item: pytest.Item) -> None:
+    """A test asking for the Docker engine or the Slurm cluster must be in their group (tests/helpers/parallel.py)."""
+    try:
+        check_group(relative_path(item), getattr(item, "fixturenames", ()))
+    except WrongGroup as wrong:
+        raise pytest.UsageError(str(wrong)) from None
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Each test into its group for `--dist loadgroup` (tests/helpers/parallel.py says which run apart)."""
-    for item in items:
-        relative = item.path.resolve().relative_to(CHECKOUT).as_posix()
-        item.add_marker(pytest.mark.xdist_group(group_of(relative, item.fixturenames)))
+    """The longest groups first, for the parallel workers to take in that order; otherwise as collected."""
+    order = {id(item): position for position, item in enumerate(items)}
+    items.sort(key=lambda item: (rank(relative_path(item)), order[id(item)]))
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    """Groups of files to workers (tests/helpers/parallel.py): what the machine has one of stays on one worker."""
+    return group_scheduling(config, log)
+
+
+def relative_path(item: pytest.Item) -> str:
+    return item.path.resolve().relative_to(CHECKOUT).as_posix()
 
 
 @pytest.fixture
