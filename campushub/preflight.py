@@ -77,6 +77,8 @@ def probes(config: CampusConfig, layout: Layout) -> list[Probe]:
     ]
     if config.listen.tls_cert:
         checks.append(("TLS files", lambda: tls_problem(config)))
+    if config.environments.enabled and config.compute.backend == "local":
+        checks.append(("environments directory", lambda: environments_dir_problem(config.environments.directory)))
     found = [Probe(name, check()) for name, check in checks]
     for backend in backends_in_use(config):  # `compute.backend`, and each one a profile runs on
         found += backend.probes(config, layout) + backend.limit_probes(config, layout)
@@ -89,3 +91,23 @@ def tls_problem(config: CampusConfig) -> str | None:
         if path is not None and not os.access(path, os.R_OK):
             return f"`listen.{key}`: {path} cannot be read. Check the path and its permissions."
     return None
+
+
+def environments_dir_problem(directory: Path) -> str | None:
+    """Users' servers start built kernels from `directory`: every folder above it must let other accounts through.
+
+    Only what exists is checked (the builder makes the rest, readable); a folder closed to others there would
+    otherwise show only at a launch, as a kernel that cannot start.
+    """
+    closed = [
+        folder
+        for folder in [*reversed(directory.parents), directory]
+        if folder.exists() and not folder.stat().st_mode & 0o001
+    ]
+    if not closed:
+        return None
+    return (
+        f"`environments.directory` {directory}: users' accounts cannot reach it, since {closed[0]} is closed to "
+        f"them (mode {closed[0].stat().st_mode & 0o777:o}). Choose a directory outside private folders such as "
+        f"data_dir (the default is /var/lib/campushub/environments), or `chmod o+x {closed[0]}`."
+    )

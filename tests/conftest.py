@@ -8,8 +8,8 @@
 - `docker_engine`: a private dockerd with its data root cached between runs; `user_image`: campushub/user built in it.
 - `slapd`, `oidc_provider`, `github_standin`: the directory and the sign-in providers (tests/components).
 - `slurm`: a real one-node Slurm cluster (munged, slurmctld, slurmd) on loopback, started once per session.
-- `package_index`: a Python package index on loopback serving a wheel made for the test; `environments_dir`: a
-  folder for the environments a test builds, readable by users' servers.
+- `package_index`: a Python package index on loopback serving a wheel made for the test (bench/package_index.py);
+  `environments_dir`: a folder for the environments a test builds, readable by users' servers.
 - `browser` (tests/browser): Debian chromium driven by Playwright.
 
 What the fixtures are made of lives in tests/helpers and tests/components; this file only puts it together.
@@ -29,10 +29,10 @@ from pathlib import Path
 
 import pytest
 
+from bench.package_index import GREETING, PackageIndex, running_index
 from tests.components.docker import DOCKERD, DockerEngine, running_docker
 from tests.components.github import GitHub, running_github
 from tests.components.oidc import ClientSpec, Provider, StartProvider, UserSpec, missing_node_tools, running_provider
-from tests.components.package_index import GREETING, PackageIndex, running_index
 from tests.components.postgres import INSTALL_ROOT, PostgresServer, running_postgres, server_bin
 from tests.components.slapd import SLAPD, Directory, running_directory
 from tests.components.slurm import SlurmCluster, missing_binaries, running_slurm
@@ -233,7 +233,7 @@ def user_image(docker_engine: DockerEngine) -> str:
 
 @pytest.fixture
 def package_index() -> Iterator[PackageIndex]:
-    """A package index on loopback (tests/components/package_index.py) holding campushub-demo-greeting 1.0."""
+    """A package index on loopback (bench/package_index.py) holding campushub-demo-greeting 1.0."""
     with running_index([GREETING]) as index:
         yield index
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import shutil
+import tempfile
 import time
 from pathlib import Path
 
@@ -144,3 +146,21 @@ def test_the_lock_is_an_flock_on_a_file_of_its_own(tmp_path: Path) -> None:
     envs = builder(tmp_path)
     with envs.lock(KEY), (tmp_path / "envs" / ".locks" / KEY).open("a") as other, pytest.raises(BlockingIOError):
         fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+def test_check_names_a_folder_above_the_environments_that_users_cannot_pass() -> None:
+    from campushub.preflight import environments_dir_problem
+
+    base = Path(tempfile.mkdtemp(dir="/var/tmp"))  # pytest's own folders are closed to others: not those
+    try:
+        base.chmod(0o755)
+        private = base / "private"
+        (private / "open").mkdir(parents=True)
+        private.chmod(0o700)
+        problem = environments_dir_problem(private / "open" / "envs")
+        assert problem is not None and f"since {private} is closed to them (mode 700)" in problem
+        assert f"chmod o+x {private}" in problem
+        private.chmod(0o711)
+        assert environments_dir_problem(private / "open" / "envs") is None
+    finally:
+        shutil.rmtree(base)

@@ -1,16 +1,18 @@
-"""A Python package index on loopback (PEP 503 "simple" pages), serving wheels made for the test.
+"""A Python package index on loopback (PEP 503 "simple" pages), serving wheels made on the spot.
 
 No index beyond loopback can be reached here, and a campus mirror is what `environments.index_url` points
-at in production: this is a small one. `running_index(packages)` builds one pure-Python wheel per
-(name, version, module source) and serves `/simple/`, `/simple/<name>/` and the files with their sha256,
-which real pip checks. Everything pip asked for is recorded in `requests`, so a test can tell a build that
-installed from one that found everything already there.
+at in production: this is a small one, for the environment benchmark and the tests (which import it as
+`bench.package_index`, as they do `bench.ports`). `running_index(packages)` builds one pure-Python wheel
+per (name, version, module source) and serves `/simple/`, `/simple/<name>/` and the files with their
+sha256, which real pip checks. Everything pip asked for is recorded in `requests`, so a caller can tell a
+build that installed from one that found everything already there.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import random
 import re
 import tempfile
 import threading
@@ -30,6 +32,7 @@ class Package:
     version: str
     module: str
     source: str
+    payload: int = 0  # bytes of (seeded, incompressible) data shipped beside the module, as real packages have
 
 
 GREETING = Package("campushub-demo-greeting", "1.0", "campushub_demo_greeting", 'GREETING = "hello from the index"\n')
@@ -39,6 +42,7 @@ GREETING = Package("campushub-demo-greeting", "1.0", "campushub_demo_greeting", 
 class PackageIndex:
     url: str  # ends in /simple/
     requests: list[str] = field(default_factory=list)
+    served_bytes: int = 0  # of package files
 
 
 def normalized(name: str) -> str:
@@ -51,6 +55,11 @@ def build_wheel(package: Package, into: Path) -> Path:
     info = f"{distribution}-{package.version}.dist-info"
     files = {
         f"{package.module}.py": package.source.encode(),
+        **(
+            {f"{package.module}_data.bin": random.Random(package.name).randbytes(package.payload)}
+            if package.payload
+            else {}
+        ),
         f"{info}/METADATA": f"Metadata-Version: 2.1\nName: {package.name}\nVersion: {package.version}\n".encode(),
         f"{info}/WHEEL": b"Wheel-Version: 1.0\nGenerator: campushub-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
     }
@@ -61,7 +70,7 @@ def build_wheel(package: Package, into: Path) -> Path:
     record.append(f"{info}/RECORD,,")
     files[f"{info}/RECORD"] = ("\n".join(record) + "\n").encode()
     wheel = into / f"{distribution}-{package.version}-py3-none-any.whl"
-    with zipfile.ZipFile(wheel, "w") as archive:
+    with zipfile.ZipFile(wheel, "w", zipfile.ZIP_DEFLATED) as archive:
         for name, data in files.items():
             archive.writestr(name, data)
     return wheel
@@ -93,7 +102,9 @@ def running_index(packages: Sequence[Package]) -> Iterator[PackageIndex]:
                 if len(parts) == 2 and parts[0] == "files":
                     for wheel in (wheel for group in wheels.values() for wheel in group):
                         if wheel.name == parts[1]:
-                            return self.reply(wheel.read_bytes(), "application/octet-stream")
+                            body = wheel.read_bytes()
+                            index.served_bytes += len(body)
+                            return self.reply(body, "application/octet-stream")
                 self.send_error(404)
 
             def reply(self, body: bytes, content_type: str) -> None:
