@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import json
 import os
 import pwd
@@ -88,8 +89,9 @@ def ask_python(python: Path, code: str) -> str:
     return subprocess.run([str(python), "-c", code], capture_output=True, text=True, check=True, timeout=60).stdout
 
 
+@functools.cache
 def python_version(python: Path) -> str:
-    """ "3.11": the Python environments are built with (part of each key)."""
+    """ "3.11": the Python environments are built with (part of each key); asked once per process."""
     return ask_python(python, "import sys; print('%d.%d' % sys.version_info[:2])").strip()
 
 

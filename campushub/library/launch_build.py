@@ -27,13 +27,10 @@ class LaunchBuilds:
         self.builder = builder
         self.pool = ThreadPoolExecutor(PARALLEL_BUILDS, thread_name_prefix="environment-build")
         self.running: dict[str, Future] = {}
-        self._python: str | None = None
 
     @property
     def python(self) -> str:
-        if self._python is None:
-            self._python = python_version(self.builder.settings.base_python)
-        return self._python
+        return python_version(self.builder.settings.base_python)
 
     def prepare(
         self, workspace: WorkspaceAccount, folder: str, made: bool, title: str, origin: str
