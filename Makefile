@@ -10,7 +10,8 @@ APT := DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recomm
 # a one-node Slurm cluster (slurmctld, slurmd, munge) for the Slurm backend; a Docker engine, debootstrap for the
 # user image and iproute2 for the engine's bridge, for the docker backend.
 TEST_DEBS := chromium chromium-driver r-base-core r-cran-irkernel postgresql slapd openssl systemd logrotate \
-	slurmctld slurmd slurm-client munge docker.io debootstrap iproute2 git
+	slurmctld slurmd slurm-client munge docker.io debootstrap iproute2 git \
+	simplesamlphp php-cli php-xml php-mbstring xmlsec1
 
 .PHONY: up install test test-deps lint docs lock bench clean
 
