@@ -69,7 +69,7 @@ def test_a_signed_assertion_names_the_person_and_their_groups_and_is_accepted_on
         xml = base64.b64decode(posted["SAMLResponse"]).replace(b">stu1<", b">prof1<")
         forged = base64.b64encode(xml).decode()
         second_id, _request = client.prepare_for_authenticate(binding=BINDING_HTTP_REDIRECT)
-        with pytest.raises(Exception, match="(?i)signature"):
+        with pytest.raises(Exception, match=r"(?i)signature"):
             client.parse_authn_request_response(
                 forged, BINDING_HTTP_POST, outstanding={request_id: "/", second_id: "/"}
             )
