@@ -1,4 +1,4 @@
-"""What every redirect sign-in method (OpenID providers, GitHub) shares on a hub with several methods.
+"""What every redirect sign-in method (OpenID providers, GitHub, SAML IdPs) shares on a hub with several methods.
 
 Each lives under a URL of its own (/hub/oidc/<method_id>/...) so that several providers can sit on
 one sign-in page, and each hands its finished sign-in to CampusAuthenticator, which decides which
@@ -29,10 +29,11 @@ PROVIDER_TROUBLE = (
 class RedirectMethodMixin(LoggingConfigurable):
     """Mixed in before an OAuthenticator class."""
 
-    method_id = Unicode(help="The method's key under sign_in.oidc; part of its URLs.").tag(config=True)
+    method_id = Unicode(help="The method's key under sign_in.<type>; part of its URLs.").tag(config=True)
+    url_base = "oidc"  # the method type's part of the URLs: /hub/<url_base>/<method_id>/...
 
     def scope_prefix(self, base_url: str) -> str:
-        return url_path_join(base_url, "oidc", self.method_id)
+        return url_path_join(base_url, self.url_base, self.method_id)
 
     def login_url(self, base_url: str) -> str:
         return url_path_join(self.scope_prefix(base_url), "oauth_login")

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from campushub.identity.methods.ldap import LdapMethod
 from campushub.identity.methods.local import LocalMethod
 from campushub.identity.methods.oidc import OidcMethod
+from campushub.identity.methods.saml import SamlMethod
 from campushub.plugins import hookimpl
 
 if TYPE_CHECKING:
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
 @hookimpl
 def campushub_sign_in_methods() -> list[type[SignInMethod]]:
     # Page order: password forms first, then one button per provider.
-    return [LocalMethod, LdapMethod, OidcMethod]
+    return [LocalMethod, LdapMethod, OidcMethod, SamlMethod]
 
 
 @hookimpl

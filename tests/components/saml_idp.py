@@ -142,7 +142,8 @@ def running_idp(users: Sequence[IdPUser]) -> Iterator[SAMLIdP]:
         (directory / "metadata" / "saml20-sp-remote.php").write_text("<?php\n")
         log = (directory / "log" / "php.log").open("w")
         process = subprocess.Popen(
-            [str(PHP), "-S", f"{HOST}:{port}", "-t", str(WWW)],
+            # No opcache: trust() rewrites metadata PHP files, which opcache would go on serving for seconds.
+            [str(PHP), "-d", "opcache.enable=0", "-S", f"{HOST}:{port}", "-t", str(WWW)],
             env={"SIMPLESAMLPHP_CONFIG_DIR": str(directory), "PATH": "/usr/bin:/bin"},
             stdout=log,
             stderr=subprocess.STDOUT,

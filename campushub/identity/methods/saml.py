@@ -1,0 +1,117 @@
+"""SAML 2.0 identity providers (Shibboleth, a federation such as InCommon or DFN-AAI, ADFS), each under a name."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import Field, model_validator
+
+from campushub.config.sections import Section
+from campushub.identity.methods.base import SignInMethod
+from campushub.identity.saml_sp import DEFAULT_GROUP_ATTRIBUTES, DEFAULT_USERNAME_ATTRIBUTES
+
+if TYPE_CHECKING:
+    from campushub.config.schema import CampusConfig
+    from campushub.hub.layout import Layout
+
+SAML_CLASS = "campushub.identity.saml.CampusSAMLAuthenticator"
+
+
+class SamlSignIn(Section):
+    """One SAML 2.0 identity provider, or a federation's metadata with several."""
+
+    label: str = Field("Campus single sign-on (SAML)", description="Text of this method's button on the sign-in page.")
+    idp_metadata_file: Path | None = Field(None, description="The IdP's (or the federation's) metadata, as a file.")
+    idp_metadata_url: str | None = Field(
+        None,
+        description="The IdP's (or the federation's) metadata URL, fetched at start and every "
+        "`metadata_refresh_hours`.",
+        pattern=r"^https?://\S+$",
+    )
+    metadata_signing_certificate: Path | None = Field(
+        None,
+        description="The federation's metadata signing certificate (PEM): metadata whose signature it does not "
+        "verify is refused. Required with `idp_metadata_url` unless the URL is https on your own IdP.",
+    )
+    metadata_refresh_hours: int = Field(12, gt=0, description="How often `idp_metadata_url` is fetched again.")
+    idp_entity_id: str | None = Field(
+        None,
+        description="Which IdP of the metadata people sign in with. Empty: the only one, or, with several, a page "
+        "where each person chooses theirs.",
+    )
+    entity_id: str | None = Field(
+        None,
+        description="This service provider's entity ID. Empty: `<public URL>/hub/saml/<name>/metadata`, the URL "
+        "its metadata is served at.",
+    )
+    username_attributes: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_USERNAME_ATTRIBUTES),
+        description="Attributes tried in order for the username (friendly names).",
+    )
+    username_scopes: list[str] = Field(
+        default_factory=list,
+        description="Scopes stripped from a scoped username (`alice@uni.edu` becomes `alice` for `uni.edu`); "
+        "a scoped name from any other scope is refused. Empty: scoped names are kept whole.",
+    )
+    group_attributes: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_GROUP_ATTRIBUTES),
+        description="Attributes whose values are the person's groups (synced at each sign-in).",
+    )
+    allowed_groups: list[str] = Field(default_factory=list, description="Groups whose members may sign in.")
+    allow_all: bool = Field(False, description="Let everyone the IdP signs in through (for a campus-only IdP).")
+    admin_groups: list[str] = Field(default_factory=list, description="Groups whose members are admins.")
+    signed_response_only: bool = Field(
+        False,
+        description="Accept an unsigned assertion inside a signed response. Off: every assertion must be signed, "
+        "which is what Shibboleth does; turn on only for an IdP that cannot sign assertions.",
+    )
+    clock_skew: int = Field(60, ge=0, le=600, description="Seconds the IdP's clock may differ from this machine's.")
+
+    @model_validator(mode="after")
+    def _one_metadata_source(self) -> SamlSignIn:
+        if (self.idp_metadata_file is None) == (self.idp_metadata_url is None):
+            raise ValueError("give the IdP's metadata as exactly one of `idp_metadata_file` and `idp_metadata_url`")
+        if not (self.allow_all or self.allowed_groups):
+            raise ValueError("say who may sign in: `allowed_groups` (e.g. [student, staff]) or `allow_all: true`")
+        return self
+
+
+class SamlMethod(SignInMethod):
+    type_name = "saml"
+    config_model = SamlSignIn
+    kind = "redirect"
+    authenticator_class = SAML_CLASS
+    instances = "many"
+    url_prefix_base = "saml"
+
+    @property
+    def login_path(self) -> str:
+        return f"saml/{self.name}/login"
+
+    @property
+    def syncs_groups(self) -> bool:
+        return bool(self.settings.group_attributes)
+
+    def authenticator_config(self, config: CampusConfig, layout: Layout) -> dict[str, Any]:
+        saml: SamlSignIn = self.settings
+        base = (config.listen.public_url or "").rstrip("/")
+        return {
+            "method_id": self.name,
+            "login_service": saml.label,
+            "idp_metadata_file": str(saml.idp_metadata_file or ""),
+            "idp_metadata_url": saml.idp_metadata_url or "",
+            "metadata_signing_certificate": str(saml.metadata_signing_certificate or ""),
+            "metadata_refresh_seconds": saml.metadata_refresh_hours * 3600,
+            "idp_entity_id": saml.idp_entity_id or "",
+            "entity_id": saml.entity_id or (f"{base}/hub/saml/{self.name}/metadata" if base else ""),
+            "key_dir": str(layout.secrets_dir),
+            "username_attributes": list(saml.username_attributes),
+            "username_scopes": list(saml.username_scopes),
+            "group_attributes": list(saml.group_attributes),
+            "allowed_groups": set(saml.allowed_groups),
+            "allow_all": saml.allow_all,
+            "admin_groups": set(saml.admin_groups),
+            "signed_response_only": saml.signed_response_only,
+            "clock_skew": saml.clock_skew,
+        }

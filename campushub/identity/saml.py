@@ -1,0 +1,264 @@
+"""SAML 2.0 sign-in on pysaml2: a service provider per configured IdP, under /hub/saml/<name>/.
+
+jupyterhub-samlauthenticator cannot serve JupyterHub 6 (its assertion consumer trips the hub's XSRF check,
+and it sends no AuthnRequest), so this is CampusHub's own, on pysaml2, which does the protocol:
+
+- `login`: a signed AuthnRequest to the IdP (HTTP-Redirect), its ID kept here with where the person wanted
+  to go; with several IdPs in the metadata and none chosen in campus.yaml, a page to choose one first.
+- `acs`: the IdP's POST. It is exempt from the hub's XSRF check, the one request that is: what protects it is
+  the assertion's signature (required), its audience and recipient (this SP), its validity window (bounded
+  skew) and InResponseTo naming a request of ours that no response has used yet, so a captured response
+  cannot be posted again. Where the person goes next comes from our own record of the request, never from
+  the posted RelayState.
+- `metadata`: this SP's metadata with its signing and encryption certificate, for the IdP's or federation's
+  admin; the key pair is made once in data_dir/secrets.
+- `logout`: ends the hub session (SP-side logout) and says so; the IdP's own session is the IdP's.
+
+Attributes become a username and groups by campushub.identity.saml_sp; the finished sign-in is settled by
+CampusAuthenticator like any redirect method's (campushub.identity.redirect).
+"""
+
+from __future__ import annotations
+
+import datetime
+import html
+import time
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
+from jupyterhub.auth import Authenticator
+from jupyterhub.handlers import BaseHandler
+from jupyterhub.utils import url_path_join
+from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT
+from saml2.client import Saml2Client
+from saml2.config import SPConfig
+from saml2.metadata import create_metadata_string
+from tornado import web
+from traitlets import Bool, Integer, List, Set, Unicode
+
+from campushub.identity.redirect import RedirectMethodMixin
+from campushub.identity.saml_sp import AssertionRefused, SPEndpoints, groups_from, sp_config, username_from
+
+REQUEST_LIFETIME = 600  # seconds a sign-in may take at the IdP
+NOT_VERIFIED = (
+    "The sign-in could not be verified, so it was refused. Start again from the sign-in page; if it keeps "
+    "happening, tell an administrator (the hub's log says why)."
+)
+NOT_ALLOWED = "Your account may not use this hub. Ask an administrator if you think it should."
+
+
+class CampusSAMLAuthenticator(RedirectMethodMixin, Authenticator):
+    url_base = "saml"
+
+    login_service = Unicode("Campus single sign-on (SAML)").tag(config=True)
+    idp_metadata_file = Unicode("").tag(config=True)
+    idp_metadata_url = Unicode("").tag(config=True)
+    metadata_signing_certificate = Unicode("").tag(config=True)
+    metadata_refresh_seconds = Integer(43200).tag(config=True)
+    idp_entity_id = Unicode("").tag(config=True)
+    entity_id = Unicode("", help="This SP's entity ID; empty: its metadata URL, from the address people use.").tag(
+        config=True
+    )
+    key_dir = Unicode(help="Where the SP's key pair is kept (data_dir/secrets).").tag(config=True)
+    username_attributes = List(Unicode()).tag(config=True)
+    username_scopes = List(Unicode()).tag(config=True)
+    group_attributes = List(Unicode()).tag(config=True)
+    allowed_groups = Set(Unicode()).tag(config=True)
+    admin_groups = Set(Unicode()).tag(config=True)
+    signed_response_only = Bool(False).tag(config=True)
+    clock_skew = Integer(60).tag(config=True)
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._clients: dict[str, tuple[Saml2Client, float]] = {}
+        self._outstanding: dict[str, tuple[str, float]] = {}  # request ID -> (where to go next, expiry)
+
+    def login_url(self, base_url: str) -> str:
+        return url_path_join(self.scope_prefix(base_url), "login")
+
+    def get_handlers(self, app: Any) -> list:
+        return [
+            ("/login", SAMLLoginHandler),
+            ("/acs", SAMLAssertionHandler),
+            ("/metadata", SAMLMetadataHandler),
+            ("/logout", SAMLLogoutHandler),
+        ]
+
+    # The service provider ------------------------------------------------------------------------------------
+
+    def endpoints(self, handler: web.RequestHandler) -> SPEndpoints:
+        base = f"{handler.request.protocol}://{handler.request.host}{self.scope_prefix(handler.hub.base_url)}"
+        return SPEndpoints(self.entity_id or f"{base}/metadata", f"{base}/acs", f"{base}/logout")
+
+    def key_pair(self) -> tuple[Path, Path]:
+        """The SP's signing and encryption key and certificate, made the first time (RSA 3072, ten years)."""
+        key_path = Path(self.key_dir) / f"saml-{self.method_id}.key"
+        cert_path = Path(self.key_dir) / f"saml-{self.method_id}.crt"
+        if not (key_path.exists() and cert_path.exists()):
+            key = rsa.generate_private_key(public_exponent=65537, key_size=3072)
+            subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"CampusHub SAML {self.method_id}")])
+            now = datetime.datetime.now(datetime.UTC)
+            certificate = (
+                x509.CertificateBuilder()
+                .subject_name(subject)
+                .issuer_name(subject)
+                .public_key(key.public_key())
+                .serial_number(x509.random_serial_number())
+                .not_valid_before(now - datetime.timedelta(days=1))
+                .not_valid_after(now + datetime.timedelta(days=3650))
+                .sign(key, hashes.SHA256())
+            )
+            key_path.touch(mode=0o600)
+            key_path.write_bytes(
+                key.private_bytes(
+                    serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+                )
+            )
+            cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+        return key_path, cert_path
+
+    def client(self, handler: web.RequestHandler) -> Saml2Client:
+        """pysaml2's client for this SP, made again when the IdP metadata is due to be fetched again."""
+        endpoints = self.endpoints(handler)
+        cached = self._clients.get(endpoints.entity_id)
+        if cached and time.monotonic() - cached[1] < self.metadata_refresh_seconds:
+            return cached[0]
+        key, cert = self.key_pair()
+        settings = sp_config(
+            endpoints, key, cert, [], signed_response_only=self.signed_response_only, clock_skew=self.clock_skew
+        )
+        if self.idp_metadata_url:
+            remote: dict[str, str] = {"url": self.idp_metadata_url}
+            if self.metadata_signing_certificate:
+                remote["cert"] = self.metadata_signing_certificate
+            settings["metadata"] = {"remote": [remote]}
+        else:
+            settings["metadata"] = {"local": [self.idp_metadata_file]}
+        config = SPConfig()
+        config.load(settings)
+        client = Saml2Client(config)
+        self._clients[endpoints.entity_id] = (client, time.monotonic())
+        return client
+
+    def identity_providers(self, handler: web.RequestHandler) -> dict[str, str]:
+        """{entity ID: display name} of the IdPs people may choose from."""
+        metadata = self.client(handler).metadata
+        found = {}
+        for entity_id in metadata.identity_providers():
+            names = metadata.name(entity_id) or entity_id
+            found[entity_id] = names
+        if self.idp_entity_id:
+            return {self.idp_entity_id: found.get(self.idp_entity_id, self.idp_entity_id)}
+        return found
+
+    def remember(self, request_id: str, next_url: str) -> None:
+        now = time.monotonic()
+        self._outstanding = {key: value for key, value in self._outstanding.items() if value[1] > now}
+        self._outstanding[request_id] = (next_url, now + REQUEST_LIFETIME)
+
+    # The assertion -------------------------------------------------------------------------------------------
+
+    async def authenticate(self, handler: web.RequestHandler, data: dict) -> dict | None:
+        now = time.monotonic()
+        waiting = {key: value[0] for key, value in self._outstanding.items() if value[1] > now}
+        try:
+            response = self.client(handler).parse_authn_request_response(
+                data.get("SAMLResponse", ""), BINDING_HTTP_POST, outstanding=waiting
+            )
+        except Exception as exc:  # pysaml2 raises many kinds; each is a refusal with its reason in the log
+            self.log.warning("%s: SAML response refused: %s: %s", self.method_id, type(exc).__name__, exc)
+            raise web.HTTPError(403, NOT_VERIFIED) from None
+        if response is None or response.in_response_to not in waiting:
+            self.log.warning("%s: SAML response refused: it answers no request of ours", self.method_id)
+            raise web.HTTPError(403, NOT_VERIFIED)
+        handler.saml_next_url = self._outstanding.pop(response.in_response_to)[0]  # once only
+        attributes = response.get_identity()
+        try:
+            name = username_from(attributes, tuple(self.username_attributes), list(self.username_scopes))
+        except AssertionRefused as refused:
+            self.log.warning("%s: %s (attributes sent: %s)", self.method_id, refused, sorted(attributes))
+            raise web.HTTPError(403, f"{refused}.") from None
+        groups = groups_from(attributes, tuple(self.group_attributes))
+        if not (self.allow_all or self.allowed_groups & set(groups)):
+            self.log.warning("%s: %r is in none of the allowed groups (has %s)", self.method_id, name, groups)
+            raise web.HTTPError(403, NOT_ALLOWED)
+        model: dict[str, Any] = {"name": self.campus_name(name), "groups": groups}
+        if self.admin_groups:
+            model["admin"] = bool(self.admin_groups & set(groups))
+        return model
+
+    async def check_allowed(self, username: str, authentication: dict | None = None) -> bool:
+        """`authenticate` let the person through by their groups (or `allow_all`); nobody comes another way."""
+        return authentication is not None
+
+
+class SAMLLoginHandler(BaseHandler):
+    """A signed AuthnRequest to the IdP, or first the page to choose an IdP of a federation."""
+
+    async def get(self) -> None:
+        authenticator: CampusSAMLAuthenticator = self.authenticator
+        providers = authenticator.identity_providers(self)
+        chosen = self.get_argument("idp", "")
+        if not providers:
+            raise web.HTTPError(503, "No identity provider is known for this sign-in; tell an administrator.")
+        if chosen not in providers:
+            if len(providers) > 1:
+                return self.finish(chooser_page(providers, self.request.uri))
+            chosen = next(iter(providers))
+        next_url = self.get_next_url(default=url_path_join(self.hub.base_url, "home"))
+        request_id, info = authenticator.client(self).prepare_for_authenticate(
+            entityid=chosen, relay_state="", binding=BINDING_HTTP_REDIRECT
+        )
+        authenticator.remember(request_id, next_url)
+        self.redirect(dict(info["headers"])["Location"])
+
+
+class SAMLAssertionHandler(BaseHandler):
+    """The IdP's POST of the signed response."""
+
+    def check_xsrf_cookie(self) -> None:
+        """Exempt: a cross-site POST by design; the signature, audience and InResponseTo protect it instead."""
+
+    async def post(self) -> None:
+        user = await self.login_user({"SAMLResponse": self.get_body_argument("SAMLResponse", "")})
+        if user is None:
+            raise web.HTTPError(403, NOT_ALLOWED)
+        self.redirect(getattr(self, "saml_next_url", "") or self.get_next_url(user))
+
+
+class SAMLMetadataHandler(BaseHandler):
+    """This SP's metadata, for the IdP's or the federation's admin."""
+
+    def check_xsrf_cookie(self) -> None:
+        """A GET for anyone (an IdP fetches it); nothing to protect."""
+
+    def get(self) -> None:
+        client = self.authenticator.client(self)
+        self.set_header("Content-Type", "application/samlmetadata+xml")
+        self.finish(create_metadata_string(None, config=client.config, valid=24 * 7).decode())
+
+
+class SAMLLogoutHandler(BaseHandler):
+    """SP-side logout: the hub session ends here; the IdP's own session stays the IdP's."""
+
+    def get(self) -> None:
+        self.clear_login_cookie()
+        self.redirect(url_path_join(self.hub.base_url, "login"))
+
+
+def chooser_page(providers: dict[str, str], here: str) -> str:
+    """A plain page listing a federation's IdPs; each link comes back here with ?idp=."""
+    separator = "&" if "?" in here else "?"
+    items = "".join(
+        f'<li><a href="{html.escape(here + separator + "idp=" + web.url_escape(entity, plus=False))}">'
+        f"{html.escape(name)}</a></li>"
+        for entity, name in sorted(providers.items(), key=lambda item: item[1].lower())
+    )
+    return (
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>Choose your institution</title></head>"
+        f"<body><h1>Choose your institution</h1><ul>{items}</ul></body></html>"
+    )
