@@ -104,3 +104,45 @@ def groups_from(attributes: dict[str, list[str]], names: tuple[str, ...]) -> lis
             if value not in found:
                 found.append(str(value))
     return found
+
+
+def metadata_summary(xml: str, now: float | None = None) -> tuple[list[str], list[str]]:
+    """(IdP entity IDs, problems) of a metadata document: what `campushub check` shows and warns of.
+
+    A signing certificate that has expired, or expires within 30 days, is a problem: the IdP's signatures
+    stop verifying the day it changes keys, and a federation announces a rollover ahead.
+    """
+    import datetime
+
+    from cryptography import x509
+    from defusedxml import ElementTree
+
+    namespaces = {"md": "urn:oasis:names:tc:SAML:2.0:metadata", "ds": "http://www.w3.org/2000/09/xmldsig#"}
+    try:
+        root = ElementTree.fromstring(xml)
+    except ElementTree.ParseError as exc:
+        return [], [f"not XML: {exc}"]
+    entities = [root] if root.tag.endswith("EntityDescriptor") else root.findall("md:EntityDescriptor", namespaces)
+    idps, problems = [], []
+    moment = datetime.datetime.fromtimestamp(now, datetime.UTC) if now else datetime.datetime.now(datetime.UTC)
+    for entity in entities:
+        descriptor = entity.find("md:IDPSSODescriptor", namespaces)
+        if descriptor is None:
+            continue
+        entity_id = entity.get("entityID", "?")
+        idps.append(entity_id)
+        for element in descriptor.findall(".//ds:X509Certificate", namespaces):
+            der = "".join((element.text or "").split())
+            pem = f"-----BEGIN CERTIFICATE-----\n{der}\n-----END CERTIFICATE-----\n"
+            try:
+                expiry = x509.load_pem_x509_certificate(pem.encode()).not_valid_after_utc
+            except ValueError:
+                problems.append(f"{entity_id}: a certificate in its metadata cannot be read")
+                continue
+            if expiry <= moment:
+                problems.append(f"{entity_id}: its certificate expired on {expiry:%Y-%m-%d}")
+            elif expiry <= moment + datetime.timedelta(days=30):
+                problems.append(f"{entity_id}: its certificate expires on {expiry:%Y-%m-%d}")
+    if not idps:
+        problems.append("no identity provider (IDPSSODescriptor) in it")
+    return idps, problems

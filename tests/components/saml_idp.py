@@ -92,7 +92,7 @@ def php_users(users: Sequence[IdPUser]) -> str:
 
 def make_key_pair(directory: Path, name: str) -> str:
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30", "-subj", f"/CN={name}",
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "365", "-subj", f"/CN={name}",
          "-keyout", str(directory / f"{name}.key"), "-out", str(directory / f"{name}.crt")],
         check=True, capture_output=True,
     )  # fmt: skip

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import Field, model_validator
 
 from campushub.config.sections import Section
-from campushub.identity.methods.base import SignInMethod
+from campushub.identity.methods.base import Probe, SignInMethod
 from campushub.identity.saml_sp import DEFAULT_GROUP_ATTRIBUTES, DEFAULT_USERNAME_ATTRIBUTES
 
 if TYPE_CHECKING:
@@ -115,3 +115,27 @@ class SamlMethod(SignInMethod):
             "signed_response_only": saml.signed_response_only,
             "clock_skew": saml.clock_skew,
         }
+
+    def probes(self) -> list[Probe]:
+        """The IdP metadata read, its IdPs named, certificates about to expire said."""
+        from campushub.identity.saml_sp import metadata_summary
+
+        saml: SamlSignIn = self.settings
+        label = f"saml {self.name} metadata"
+        try:
+            if saml.idp_metadata_file is not None:
+                xml = saml.idp_metadata_file.read_text(encoding="utf-8")
+            else:
+                import requests
+
+                answer = requests.get(str(saml.idp_metadata_url), timeout=10)
+                answer.raise_for_status()
+                xml = answer.text
+        except (OSError, UnicodeDecodeError) as exc:
+            source = saml.idp_metadata_file or saml.idp_metadata_url
+            return [(label, f"cannot read {source}: {exc}")]
+        idps, problems = metadata_summary(xml)
+        if saml.idp_entity_id and saml.idp_entity_id not in idps:
+            problems.append(f"`idp_entity_id` {saml.idp_entity_id} is not among them")
+        shown = ", ".join(idps[:5]) + (f" and {len(idps) - 5} more" if len(idps) > 5 else "")
+        return [(f"{label} ({shown or 'no IdP'})", "; ".join(problems) or None)]

@@ -1,0 +1,106 @@
+"""The SAML service provider's pure parts: who an assertion names, and what `check` says of IdP metadata."""
+
+from __future__ import annotations
+
+import base64
+import datetime
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from campushub.config.loader import parse_config
+from campushub.errors import UserError
+from campushub.identity.saml_sp import (
+    AssertionRefused,
+    SPEndpoints,
+    groups_from,
+    metadata_summary,
+    sp_config,
+    username_from,
+)
+
+NAMES = ("eduPersonPrincipalName", "uid")
+
+
+def test_the_username_is_the_first_attribute_sent_with_an_allowed_scope_stripped() -> None:
+    assert username_from({"eduPersonPrincipalName": ["alice@uni.edu"], "uid": ["a1"]}, NAMES, ["uni.edu"]) == "alice"
+    assert username_from({"uid": ["a1"]}, NAMES, ["uni.edu"]) == "a1"
+    assert username_from({"eduPersonPrincipalName": ["alice@uni.edu"]}, NAMES, []) == "alice@uni.edu"
+    assert username_from({"eduPersonPrincipalName": ["alice@UNI.edu"]}, NAMES, ["uni.EDU"]) == "alice"
+
+
+def test_another_scope_or_no_name_at_all_is_refused_with_the_reason() -> None:
+    with pytest.raises(AssertionRefused, match=r"accounts of other\.edu cannot sign in here"):
+        username_from({"eduPersonPrincipalName": ["alice@other.edu"]}, NAMES, ["uni.edu"])
+    with pytest.raises(AssertionRefused, match="sent none of eduPersonPrincipalName, uid"):
+        username_from({"mail": ["alice@uni.edu"]}, NAMES, [])
+
+
+def test_groups_are_every_value_of_the_group_attributes_once() -> None:
+    attributes = {"eduPersonAffiliation": ["student", "member"], "isMemberOf": ["phys101", "member"]}
+    assert groups_from(attributes, ("eduPersonAffiliation", "isMemberOf")) == ["student", "member", "phys101"]
+    assert groups_from({}, ("eduPersonAffiliation",)) == []
+
+
+def test_assertions_must_be_signed_unless_the_admin_says_the_response_is_enough() -> None:
+    endpoints = SPEndpoints("https://hub/m", "https://hub/acs", "https://hub/logout")
+    strict = sp_config(endpoints, Path("k"), Path("c"), [])["service"]["sp"]
+    assert strict["want_assertions_signed"] and not strict["allow_unsolicited"] and strict["authn_requests_signed"]
+    lenient = sp_config(endpoints, Path("k"), Path("c"), [], signed_response_only=True)["service"]["sp"]
+    assert lenient["want_response_signed"] and not lenient["want_assertions_signed"]
+
+
+def certificate(days: int) -> str:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "idp")])
+    now = datetime.datetime.now(datetime.UTC)
+    built = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(1).not_valid_before(now - datetime.timedelta(days=400))
+        .not_valid_after(now + datetime.timedelta(days=days)).sign(key, hashes.SHA256())
+    )  # fmt: skip
+    return base64.b64encode(built.public_bytes(serialization.Encoding.DER)).decode()
+
+
+def idp(entity_id: str, days: int) -> str:
+    return (
+        f'<md:EntityDescriptor entityID="{entity_id}"><md:IDPSSODescriptor><md:KeyDescriptor use="signing">'
+        f"<ds:KeyInfo><ds:X509Data><ds:X509Certificate>{certificate(days)}</ds:X509Certificate></ds:X509Data>"
+        "</ds:KeyInfo></md:KeyDescriptor></md:IDPSSODescriptor></md:EntityDescriptor>"
+    )
+
+
+NAMESPACES = 'xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#"'
+
+
+def test_check_names_a_federations_idps_and_the_certificates_about_to_expire() -> None:
+    federation = (
+        f"<md:EntitiesDescriptor {NAMESPACES}>{idp('https://a.edu/idp', 400)}{idp('https://b.edu/idp', 10)}"
+        f"{idp('https://c.edu/idp', -3)}</md:EntitiesDescriptor>"
+    )
+    idps, problems = metadata_summary(federation)
+    assert idps == ["https://a.edu/idp", "https://b.edu/idp", "https://c.edu/idp"]
+    assert len(problems) == 2
+    assert problems[0].startswith("https://b.edu/idp: its certificate expires on")
+    assert problems[1].startswith("https://c.edu/idp: its certificate expired on")
+    single = idp("https://a.edu/idp", 400).replace("<md:EntityDescriptor ", f"<md:EntityDescriptor {NAMESPACES} ")
+    assert metadata_summary(single) == (["https://a.edu/idp"], [])
+    assert metadata_summary("<not xml")[1][0].startswith("not XML")
+    assert metadata_summary(f"<md:EntitiesDescriptor {NAMESPACES}/>")[1] == [
+        "no identity provider (IDPSSODescriptor) in it"
+    ]
+
+
+def test_campus_yaml_must_say_where_the_metadata_is_and_who_may_sign_in(tmp_path: Path) -> None:
+    path = tmp_path / "campus.yaml"
+    with pytest.raises(UserError, match="exactly one of `idp_metadata_file` and `idp_metadata_url`"):
+        parse_config("admins: [ada]\nsign_in:\n  saml:\n    campus:\n      allow_all: true\n", path)
+    with pytest.raises(UserError, match=r"`allowed_groups`.*or `allow_all: true`"):
+        parse_config("admins: [ada]\nsign_in:\n  saml:\n    campus:\n      idp_metadata_file: /m.xml\n", path)
+    text = "admins: [ada]\nsign_in:\n  saml:\n    campus:\n      idp_metadata_file: /m.xml\n"
+    config = parse_config(text + "      allowed_groups: [student]\n", path)
+    assert config.sign_in.saml["campus"].username_attributes == list(NAMES)
