@@ -23,7 +23,7 @@ _KEY_LINE = re.compile(r"^(?P<indent> *)(?:#(?P<inner> *))?(?P<key>[a-z][a-z0-9_
 SCHEMA_PATHS = [key.path for key in walk(CampusConfig)]
 
 
-NAMED_SECTIONS = {"oidc", "courses", "profiles"}
+NAMED_SECTIONS = {"oidc", "saml", "courses", "profiles"}
 
 
 def example_key_paths(text: str) -> set[str]:
@@ -39,7 +39,7 @@ def example_key_paths(text: str) -> set[str]:
             stack.pop()
         stack.append((indent, match["key"]))
         names = [name for _, name in stack]
-        # Under `oidc` and `courses`, the admin names each entry: the schema calls that level `<name>`.
+        # Under `oidc`, `saml`, `courses` and `profiles`, the admin names each entry: the schema calls that level `<name>`.
         names = [
             ("<name>" if index and names[index - 1] in NAMED_SECTIONS else name) for index, name in enumerate(names)
         ]
