@@ -39,7 +39,7 @@ def example_key_paths(text: str) -> set[str]:
             stack.pop()
         stack.append((indent, match["key"]))
         names = [name for _, name in stack]
-        # Under `oidc`, `saml`, `courses` and `profiles`, the admin names each entry: the schema calls that level `<name>`.
+        # Under `oidc`, `saml`, `courses` and `profiles` the admin names each entry (the schema: `<name>`).
         names = [
             ("<name>" if index and names[index - 1] in NAMED_SECTIONS else name) for index, name in enumerate(names)
         ]
