@@ -92,6 +92,7 @@ def identity_settings(config: CampusConfig, layout: Layout) -> Settings:
             "db_url": database_url(config, layout),
             "manage_groups": any(method.syncs_groups for method in methods) or bool(config.courses),
             "courses": course_roster_entries(config.courses),
+            "library_links": config.library.enabled,
         },
         "LocalAccountsAuthenticator": local_settings(
             local, database_url(config, layout), config.listen.trusted_proxies
@@ -137,15 +138,6 @@ def services_settings(config: CampusConfig, layout: Layout) -> Settings:
     return service_settings(services_for(config, layout), layout)
 
 
-def library_link_settings(config: CampusConfig, layout: Layout) -> Settings:
-    """/hub/library/... and /hub/launch, the short links for badges, redirecting to the library service."""
-    if not config.library.enabled:
-        return {}
-    from campushub.library.hub_links import link_handlers
-
-    return {"JupyterHub": {"extra_handlers": link_handlers()}}
-
-
 MAPPERS = (
     listen_settings,
     storage_settings,
@@ -156,7 +148,6 @@ MAPPERS = (
     capacity_settings,
     compute_settings,
     services_settings,
-    library_link_settings,
 )
 
 

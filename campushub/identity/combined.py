@@ -14,7 +14,7 @@ from __future__ import annotations
 from jupyterhub.auth import Authenticator
 from jupyterhub.utils import maybe_future
 from tornado import web
-from traitlets import Dict, Enum, Integer, List, Unicode, default, import_item
+from traitlets import Bool, Dict, Enum, Integer, List, Unicode, default, import_item
 
 from campushub.identity.accounts import EMAIL_KEY, REMOVED, SUBJECT_KEY, AccountStore
 from campushub.identity.admins import entry_allows
@@ -66,6 +66,9 @@ class CampusAuthenticator(CampusUsernamesMixin, Authenticator):
     courses = Dict(
         help="campus.yaml's courses as {id: {members, groups}}: each member gets the group `course:<id>` at sign-in, "
         "beside the groups their method syncs.",
+    ).tag(config=True)
+    library_links = Bool(
+        False, help="Serve the library's short links, /hub/library/... and /hub/launch (library.enabled)."
     ).tag(config=True)
     chosen_name_methods = List(
         Unicode(),
@@ -277,6 +280,10 @@ class CampusAuthenticator(CampusUsernamesMixin, Authenticator):
 
     def get_handlers(self, app) -> list:
         handlers = list(super().get_handlers(app))
+        if self.library_links:  # a service's links on the hub (JupyterHub's extra_handlers is deprecated)
+            from campushub.library.hub_links import link_handlers
+
+            handlers += link_handlers()
         for method in self.methods:
             sub = self.sub_authenticators[method["id"]]
             prefix = method.get("url_prefix", "")

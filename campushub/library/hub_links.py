@@ -1,9 +1,10 @@
 """Short, stable links on the hub for badges and READMEs: /hub/library/... and /hub/launch?repo=...
 
-The library's pages live in its own service (/services/library/); these handlers, added to the hub with
-JupyterHub's `extra_handlers`, only redirect there. Every target is the service's prefix plus path
-steps the route patterns have already limited to owner and project names, and a launch's query is
-rebuilt from its three known arguments: nothing of the request can send a visitor anywhere else.
+The library's pages live in its own service (/services/library/); these handlers, which CampusAuthenticator
+adds to the hub's (JupyterHub's own `extra_handlers` is deprecated), only redirect there. Every target is the
+service's prefix plus path steps the route patterns have already limited to owner and project names, and a
+launch's query is rebuilt from its three known arguments: nothing of the request can send a visitor anywhere
+else.
 
     /hub/library/                               -> the gallery
     /hub/library/<owner>/                       -> the owner's profile
@@ -45,7 +46,7 @@ class GitLaunchLinkHandler(LibraryLinkHandler):
 
 
 def link_handlers() -> list[tuple[str, type[web.RequestHandler]]]:
-    """JupyterHub's `extra_handlers` (mounted under /hub/)."""
+    """The hub handlers (mounted under /hub/, as an authenticator's are)."""
     return [
         (r"/library/?", LibraryLinkHandler),
         (rf"/library/({OWNER})/", LibraryLinkHandler),
