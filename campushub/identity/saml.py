@@ -49,6 +49,10 @@ NOT_VERIFIED = (
     "happening, tell an administrator (the hub's log says why)."
 )
 NOT_ALLOWED = "Your account may not use this hub. Ask an administrator if you think it should."
+METADATA_TROUBLE = (
+    "This sign-in cannot be used right now: the identity provider's metadata could not be read or verified. "
+    "Tell an administrator (the hub's log says why)."
+)
 
 
 class CampusSAMLAuthenticator(RedirectMethodMixin, Authenticator):
@@ -138,9 +142,13 @@ class CampusSAMLAuthenticator(RedirectMethodMixin, Authenticator):
             settings["metadata"] = {"remote": [remote]}
         else:
             settings["metadata"] = {"local": [self.idp_metadata_file]}
-        config = SPConfig()
-        config.load(settings)
-        client = Saml2Client(config)
+        try:
+            config = SPConfig()
+            config.load(settings)
+            client = Saml2Client(config)
+        except Exception as exc:  # unreadable, unsigned or wrongly signed metadata: pysaml2 raises many kinds
+            self.log.error("%s: the IdP metadata cannot be used: %s: %s", self.method_id, type(exc).__name__, exc)
+            raise web.HTTPError(503, METADATA_TROUBLE) from None
         self._clients[endpoints.entity_id] = (client, time.monotonic())
         return client
 

@@ -104,3 +104,22 @@ def test_campus_yaml_must_say_where_the_metadata_is_and_who_may_sign_in(tmp_path
     text = "admins: [ada]\nsign_in:\n  saml:\n    campus:\n      idp_metadata_file: /m.xml\n"
     config = parse_config(text + "      allowed_groups: [student]\n", path)
     assert config.sign_in.saml["campus"].username_attributes == list(NAMES)
+
+
+def test_metadata_that_cannot_be_used_is_a_503_that_says_so_not_a_500(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from tornado import web
+
+    from campushub.identity.saml import METADATA_TROUBLE, CampusSAMLAuthenticator
+
+    (tmp_path / "idp.xml").write_text("<not metadata")
+    authenticator = CampusSAMLAuthenticator(
+        method_id="campus", idp_metadata_file=str(tmp_path / "idp.xml"), key_dir=str(tmp_path)
+    )
+    request = SimpleNamespace(protocol="https", host="hub.example.edu")
+    handler = SimpleNamespace(request=request, hub=SimpleNamespace(base_url="/hub/"))
+    with pytest.raises(web.HTTPError) as refused:
+        authenticator.client(handler)
+    assert refused.value.status_code == 503 and refused.value.log_message == METADATA_TROUBLE
+    assert (tmp_path / "saml-campus.key").stat().st_mode & 0o777 == 0o600, "the SP key is private"
