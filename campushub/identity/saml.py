@@ -25,6 +25,7 @@ import html
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -262,8 +263,7 @@ def chooser_page(providers: dict[str, str], here: str) -> str:
     """A plain page listing a federation's IdPs; each link comes back here with ?idp=."""
     separator = "&" if "?" in here else "?"
     items = "".join(
-        f'<li><a href="{html.escape(here + separator + "idp=" + web.url_escape(entity, plus=False))}">'
-        f"{html.escape(name)}</a></li>"
+        f'<li><a href="{html.escape(here + separator + "idp=" + quote(entity, safe=""))}">{html.escape(name)}</a></li>'
         for entity, name in sorted(providers.items(), key=lambda item: item[1].lower())
     )
     return (

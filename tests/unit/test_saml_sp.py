@@ -123,3 +123,44 @@ def test_metadata_that_cannot_be_used_is_a_503_that_says_so_not_a_500(tmp_path: 
         authenticator.client(handler)
     assert refused.value.status_code == 503 and refused.value.log_message == METADATA_TROUBLE
     assert (tmp_path / "saml-campus.key").stat().st_mode & 0o777 == 0o600, "the SP key is private"
+
+
+def test_a_federation_offers_its_idps_by_name_unless_campus_yaml_names_one(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from campushub.identity.saml import CampusSAMLAuthenticator, chooser_page
+
+    def usable(entity_id: str) -> str:
+        """An IdP entity as pysaml2 requires it: protocol support and a single sign-on endpoint."""
+        return (
+            idp(entity_id, 400)
+            .replace(
+                "<md:IDPSSODescriptor>",
+                '<md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">',
+            )
+            .replace(
+                "</md:IDPSSODescriptor>",
+                '<md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" '
+                f'Location="{entity_id}/sso"/></md:IDPSSODescriptor>',
+            )
+        )
+
+    federation = (
+        f"<md:EntitiesDescriptor {NAMESPACES}>{usable('https://a.edu/idp')}{usable('https://b.edu/idp')}"
+        "</md:EntitiesDescriptor>"
+    )
+    (tmp_path / "federation.xml").write_text(federation)
+    handler = SimpleNamespace(
+        request=SimpleNamespace(protocol="https", host="hub.example.edu"), hub=SimpleNamespace(base_url="/hub/")
+    )
+    settings = {"method_id": "fed", "idp_metadata_file": str(tmp_path / "federation.xml"), "key_dir": str(tmp_path)}
+    both = CampusSAMLAuthenticator(**settings).identity_providers(handler)
+    assert sorted(both) == ["https://a.edu/idp", "https://b.edu/idp"]
+    one = CampusSAMLAuthenticator(**settings, idp_entity_id="https://b.edu/idp").identity_providers(handler)
+    assert list(one) == ["https://b.edu/idp"]
+
+    page = chooser_page(
+        {"https://a.edu/idp": "A <University>", "https://b.edu/idp": "B"}, "/hub/saml/fed/login?next=%2Fx"
+    )
+    assert "A &lt;University&gt;" in page and "<University>" not in page
+    assert 'href="/hub/saml/fed/login?next=%2Fx&amp;idp=https%3A%2F%2Fa.edu%2Fidp"' in page
