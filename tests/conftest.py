@@ -61,6 +61,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: (rank(relative_path(item)), order[id(item)]))
 
 
+@pytest.hookimpl(optionalhook=True)  # run without xdist (`-p no:xdist`) as well
 def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
     """Groups of files to workers (tests/helpers/parallel.py): what the machine has one of stays on one worker."""
     return group_scheduling(config, log)
