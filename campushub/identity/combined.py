@@ -284,6 +284,8 @@ class CampusAuthenticator(CampusUsernamesMixin, Authenticator):
             from campushub.library.hub_links import link_handlers
 
             handlers += link_handlers()
+        if any(hasattr(sub, "sessions") for sub in self.sub_authenticators.values()):
+            handlers.append(("/logout", _logout_through_methods()))
         for method in self.methods:
             sub = self.sub_authenticators[method["id"]]
             prefix = method.get("url_prefix", "")
@@ -306,6 +308,22 @@ def manage_groups_through(sub: Authenticator) -> None:
 
 def _no_groups(auth_state: dict) -> list[str]:
     return []
+
+
+def _logout_through_methods() -> type:
+    """The hub's /logout, sending someone a method signed in (SAML) through that method's single logout."""
+    from jupyterhub.handlers import LogoutHandler
+
+    class CampusLogoutHandler(LogoutHandler):
+        async def get(self) -> None:
+            user = self.current_user
+            for method in self.authenticator.methods:
+                sub = self.authenticator.sub_authenticators[method["id"]]
+                if user is not None and user.name in getattr(sub, "sessions", {}):
+                    return self.redirect(sub.logout_url(self.hub.base_url))
+            await super().get()
+
+    return CampusLogoutHandler
 
 
 def _bound_to(handler: type, sub: Authenticator) -> type:

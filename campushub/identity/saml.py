@@ -12,7 +12,11 @@ and it sends no AuthnRequest), so this is CampusHub's own, on pysaml2, which doe
   the posted RelayState.
 - `metadata`: this SP's metadata with its signing and encryption certificate, for the IdP's or federation's
   admin; the key pair is made once in data_dir/secrets.
-- `logout`: ends the hub session (SP-side logout) and says so; the IdP's own session is the IdP's.
+- `logout`: single logout started here: the hub session ends, then a signed LogoutRequest goes to the IdP,
+  whose LogoutResponse comes back to the same URL.
+
+IdP metadata from a URL is fetched on a schedule and used only once its signature verifies against the
+federation's certificate (campushub.identity.saml_metadata).
 
 Attributes become a username and groups by campushub.identity.saml_sp; the finished sign-in is settled by
 CampusAuthenticator like any redirect method's (campushub.identity.redirect).
@@ -20,6 +24,7 @@ CampusAuthenticator like any redirect method's (campushub.identity.redirect).
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import html
 import time
@@ -32,19 +37,23 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 from jupyterhub.auth import Authenticator
-from jupyterhub.handlers import BaseHandler
+from jupyterhub.handlers import BaseHandler, LogoutHandler
 from jupyterhub.utils import url_path_join
 from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT
 from saml2.client import Saml2Client
 from saml2.config import SPConfig
 from saml2.metadata import create_metadata_string
 from tornado import web
-from traitlets import Bool, Integer, List, Set, Unicode
+from tornado.httpclient import AsyncHTTPClient, HTTPClientError
+from traitlets import Bool, Float, Integer, List, Set, Unicode
 
 from campushub.identity.redirect import RedirectMethodMixin
+from campushub.identity.saml_metadata import MetadataRefused, verify_signature
 from campushub.identity.saml_sp import AssertionRefused, SPEndpoints, groups_from, sp_config, username_from
 
 REQUEST_LIFETIME = 600  # seconds a sign-in may take at the IdP
+METADATA_TIMEOUT = 30  # seconds to fetch idp_metadata_url
+METADATA_RETRY = 300  # seconds before a failed fetch is tried again
 NOT_VERIFIED = (
     "The sign-in could not be verified, so it was refused. Start again from the sign-in page; if it keeps "
     "happening, tell an administrator (the hub's log says why)."
@@ -63,7 +72,7 @@ class CampusSAMLAuthenticator(RedirectMethodMixin, Authenticator):
     idp_metadata_file = Unicode("").tag(config=True)
     idp_metadata_url = Unicode("").tag(config=True)
     metadata_signing_certificate = Unicode("").tag(config=True)
-    metadata_refresh_seconds = Integer(43200).tag(config=True)
+    metadata_refresh_seconds = Float(43200).tag(config=True)
     idp_entity_id = Unicode("").tag(config=True)
     entity_id = Unicode("", help="This SP's entity ID; empty: its metadata URL, from the address people use.").tag(
         config=True
@@ -79,11 +88,18 @@ class CampusSAMLAuthenticator(RedirectMethodMixin, Authenticator):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._clients: dict[str, tuple[Saml2Client, float]] = {}
+        self._clients: dict[str, tuple[Saml2Client, str]] = {}  # SP entity ID -> (client, the metadata it read)
+        self._metadata_xml = ""  # the last fetched metadata that verified
+        self._metadata_due = 0.0
         self._outstanding: dict[str, tuple[str, float]] = {}  # request ID -> (where to go next, expiry)
+        # username -> the NameID the IdP signed them in with, for single logout (kept until logout or restart)
+        self.sessions: dict[str, Any] = {}
 
     def login_url(self, base_url: str) -> str:
         return url_path_join(self.scope_prefix(base_url), "login")
+
+    def logout_url(self, base_url: str) -> str:
+        return url_path_join(self.scope_prefix(base_url), "logout")
 
     def get_handlers(self, app: Any) -> list:
         return [
@@ -126,31 +142,54 @@ class CampusSAMLAuthenticator(RedirectMethodMixin, Authenticator):
             cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
         return key_path, cert_path
 
+    async def refresh_metadata(self) -> None:
+        """Fetch `idp_metadata_url` when due, and check its signature; nothing to do for a metadata file.
+
+        A federation's metadata service being down, or serving a document that does not verify, must not
+        lock the campus out: the last document that verified stays in use, and the log says what went wrong.
+        Until one has verified, sign-in answers with a 503 that says the metadata is the trouble.
+        """
+        if not self.idp_metadata_url or time.monotonic() < self._metadata_due:
+            return
+        self._metadata_due = time.monotonic() + min(self.metadata_refresh_seconds, METADATA_RETRY)
+        try:
+            answer = await AsyncHTTPClient().fetch(self.idp_metadata_url, request_timeout=METADATA_TIMEOUT)
+            xml = answer.body.decode("utf-8")
+            if self.metadata_signing_certificate:
+                await asyncio.get_running_loop().run_in_executor(
+                    None, verify_signature, xml, Path(self.metadata_signing_certificate)
+                )
+        except (OSError, HTTPClientError, UnicodeDecodeError, MetadataRefused) as exc:
+            kept = "the metadata fetched before stays in use" if self._metadata_xml else "sign-in is unavailable"
+            self.log.error("%s: IdP metadata from %s refused: %s; %s", self.method_id, self.idp_metadata_url, exc, kept)
+            return
+        self._metadata_xml = xml
+        self._metadata_due = time.monotonic() + self.metadata_refresh_seconds
+        self.log.info("%s: IdP metadata fetched from %s", self.method_id, self.idp_metadata_url)
+
     def client(self, handler: web.RequestHandler) -> Saml2Client:
-        """pysaml2's client for this SP, made again when the IdP metadata is due to be fetched again."""
+        """pysaml2's client for this SP, made again when other IdP metadata has been fetched."""
         endpoints = self.endpoints(handler)
+        source = self._metadata_xml if self.idp_metadata_url else self.idp_metadata_file
         cached = self._clients.get(endpoints.entity_id)
-        if cached and time.monotonic() - cached[1] < self.metadata_refresh_seconds:
+        if cached and cached[1] == source:
             return cached[0]
+        if not source:
+            raise web.HTTPError(503, METADATA_TROUBLE)
         key, cert = self.key_pair()
         settings = sp_config(
             endpoints, key, cert, [], signed_response_only=self.signed_response_only, clock_skew=self.clock_skew
         )
-        if self.idp_metadata_url:
-            remote: dict[str, str] = {"url": self.idp_metadata_url}
-            if self.metadata_signing_certificate:
-                remote["cert"] = self.metadata_signing_certificate
-            settings["metadata"] = {"remote": [remote]}
-        else:
-            settings["metadata"] = {"local": [self.idp_metadata_file]}
+        # Fetched metadata is handed over inline, only after its signature verified (campushub.identity.saml_metadata).
+        settings["metadata"] = {"inline": [source]} if self.idp_metadata_url else {"local": [source]}
         try:
             config = SPConfig()
             config.load(settings)
             client = Saml2Client(config)
-        except Exception as exc:  # unreadable, unsigned or wrongly signed metadata: pysaml2 raises many kinds
+        except Exception as exc:  # unreadable or expired metadata: pysaml2 raises many kinds
             self.log.error("%s: the IdP metadata cannot be used: %s: %s", self.method_id, type(exc).__name__, exc)
             raise web.HTTPError(503, METADATA_TROUBLE) from None
-        self._clients[endpoints.entity_id] = (client, time.monotonic())
+        self._clients[endpoints.entity_id] = (client, source)
         return client
 
     def identity_providers(self, handler: web.RequestHandler) -> dict[str, str]:
@@ -169,9 +208,31 @@ class CampusSAMLAuthenticator(RedirectMethodMixin, Authenticator):
         self._outstanding = {key: value for key, value in self._outstanding.items() if value[1] > now}
         self._outstanding[request_id] = (next_url, now + REQUEST_LIFETIME)
 
+    def single_logout_location(self, handler: web.RequestHandler, name_id: Any) -> str | None:
+        """Where to send the person with a signed LogoutRequest; None when the IdP offers no logout."""
+        try:
+            responses = self.client(handler).global_logout(name_id, reason="the person signed out", sign=True)
+        except Exception as exc:  # the hub's logout stands; the IdP's is best effort
+            self.log.warning("%s: no single logout at the IdP: %s: %s", self.method_id, type(exc).__name__, exc)
+            return None
+        for _binding, info in (responses or {}).values() if isinstance(responses, dict) else ():
+            location = dict(info.get("headers", [])).get("Location")
+            if location:
+                return location
+        return None
+
+    def logout_answered(self, handler: web.RequestHandler, response: str) -> None:
+        """The IdP's LogoutResponse: logged either way; the hub session is already gone."""
+        try:
+            answer = self.client(handler).parse_logout_request_response(response, BINDING_HTTP_REDIRECT)
+            self.log.info("%s: the IdP ended its session too (%s)", self.method_id, answer.status_ok())
+        except Exception as exc:  # a bad answer changes nothing here
+            self.log.warning("%s: the IdP's logout answer was refused: %s: %s", self.method_id, type(exc).__name__, exc)
+
     # The assertion -------------------------------------------------------------------------------------------
 
     async def authenticate(self, handler: web.RequestHandler, data: dict) -> dict | None:
+        await self.refresh_metadata()
         now = time.monotonic()
         waiting = {key: value[0] for key, value in self._outstanding.items() if value[1] > now}
         try:
@@ -185,6 +246,7 @@ class CampusSAMLAuthenticator(RedirectMethodMixin, Authenticator):
             self.log.warning("%s: SAML response refused: it answers no request of ours", self.method_id)
             raise web.HTTPError(403, NOT_VERIFIED)
         handler.saml_next_url = self._outstanding.pop(response.in_response_to)[0]  # once only
+        handler.saml_name_id = response.name_id
         attributes = response.get_identity()
         try:
             name = username_from(attributes, tuple(self.username_attributes), list(self.username_scopes))
@@ -210,6 +272,7 @@ class SAMLLoginHandler(BaseHandler):
 
     async def get(self) -> None:
         authenticator: CampusSAMLAuthenticator = self.authenticator
+        await authenticator.refresh_metadata()
         providers = authenticator.identity_providers(self)
         chosen = self.get_argument("idp", "")
         if not providers:
@@ -236,6 +299,8 @@ class SAMLAssertionHandler(BaseHandler):
         user = await self.login_user({"SAMLResponse": self.get_body_argument("SAMLResponse", "")})
         if user is None:
             raise web.HTTPError(403, NOT_ALLOWED)
+        if getattr(self, "saml_name_id", None) is not None:
+            self.authenticator.sessions[user.name] = self.saml_name_id
         self.redirect(getattr(self, "saml_next_url", "") or self.get_next_url(user))
 
 
@@ -245,18 +310,34 @@ class SAMLMetadataHandler(BaseHandler):
     def check_xsrf_cookie(self) -> None:
         """A GET for anyone (an IdP fetches it); nothing to protect."""
 
-    def get(self) -> None:
+    async def get(self) -> None:
+        await self.authenticator.refresh_metadata()
         client = self.authenticator.client(self)
         self.set_header("Content-Type", "application/samlmetadata+xml")
         self.finish(create_metadata_string(None, config=client.config, valid=24 * 7).decode())
 
 
-class SAMLLogoutHandler(BaseHandler):
-    """SP-side logout: the hub session ends here; the IdP's own session stays the IdP's."""
+class SAMLLogoutHandler(LogoutHandler):
+    """SP-initiated single logout, and the IdP's answer to it (the SP's SingleLogoutService).
 
-    def get(self) -> None:
-        self.clear_login_cookie()
-        self.redirect(url_path_join(self.hub.base_url, "login"))
+    The hub session ends first, JupyterHub's own way (cookies, `shutdown_on_logout`); then the person goes
+    to the IdP with a signed LogoutRequest, so that the next sign-in asks for a password again. The IdP
+    sends them back here with its LogoutResponse, and on to the sign-in page. A session from before the
+    hub's last restart, or an IdP without a logout endpoint, gets the hub's logout alone.
+    """
+
+    async def get(self) -> None:
+        authenticator: CampusSAMLAuthenticator = self.authenticator
+        if self.get_argument("SAMLResponse", ""):
+            authenticator.logout_answered(self, self.get_argument("SAMLResponse"))
+            return self.redirect(self.settings["login_url"])
+        user = self.current_user
+        name_id = authenticator.sessions.pop(user.name, None) if user else None
+        await self.default_handle_logout()
+        self._jupyterhub_user = None
+        await authenticator.refresh_metadata()
+        location = authenticator.single_logout_location(self, name_id) if name_id is not None else None
+        self.redirect(location or self.settings["login_url"])
 
 
 def chooser_page(providers: dict[str, str], here: str) -> str:

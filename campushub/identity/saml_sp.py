@@ -69,6 +69,7 @@ def sp_config(
                 "want_assertions_signed": not signed_response_only,
                 "want_response_signed": signed_response_only,
                 "authn_requests_signed": True,
+                "logout_requests_signed": True,
                 "allow_unsolicited": False,
                 "name_id_format_allow_create": True,
             }

@@ -8,17 +8,14 @@ to the hub's assertion consumer, the one POST exempt from the hub's XSRF check.
 from __future__ import annotations
 
 import base64
-import re
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import pytest
 import requests
 
-from tests.components.saml_idp import IdPUser, SAMLIdP, running_idp, sign_in
-from tests.helpers.hub import RunningHub
-from tests.helpers.hubclient import Student
+from tests.components.saml_idp import IdPUser
+from tests.helpers.saml import SamlCampus, saml_campus_with
 
 pytestmark = pytest.mark.integration
 
@@ -35,55 +32,9 @@ VISITOR = IdPUser("vis1", "vis1-password", {
 })  # fmt: skip
 
 
-@dataclass
-class SamlCampus:
-    hub: RunningHub
-    idp: SAMLIdP
-    entity_id: str
-    acs_url: str
-    certificate: str
-
-    def trust(self, **options: object) -> None:
-        self.idp.trust(self.entity_id, self.acs_url, certData=self.certificate, **options)
-
-    def login_url(self, next_url: str = "/hub/home") -> str:
-        return f"{self.hub.url}/hub/saml/campus/login?next={requests.utils.quote(next_url)}"
-
-    def posted_response(self, user: IdPUser) -> tuple[Student, str, dict[str, str]]:
-        """Sign in at the IdP: (the browser, where the IdP posts, what it posts); nothing sent to the hub yet."""
-        student = Student(self.hub.url, user.username)
-        action, fields = sign_in(student.session, self.login_url(), user.username, user.password)
-        return student, action, fields
-
-
 @pytest.fixture
 def saml_campus(campus, hub_factory, tmp_path) -> Iterator[SamlCampus]:
-    with running_idp([STUDENT, LECTURER, GUEST, VISITOR]) as idp:
-        (tmp_path / "idp.xml").write_text(idp.metadata())
-        campus.update(
-            **{
-                # Refused responses count as failed sign-ins (429 after too many): the refusal test makes seven.
-                "sign_in.local": {"max_failed_logins": 20},
-                "sign_in.saml": {
-                    "campus": {
-                        "idp_metadata_file": str(tmp_path / "idp.xml"),
-                        "username_scopes": ["campus.test"],
-                        "allowed_groups": ["student", "staff"],
-                        "admin_groups": ["staff"],
-                        "clock_skew": 2,
-                    }
-                },
-            }
-        )
-        hub = hub_factory()
-        metadata = requests.get(f"{hub.url}/hub/saml/campus/metadata", timeout=30)
-        assert metadata.status_code == 200, metadata.text
-        entity_id = re.search(r'entityID="([^"]+)"', metadata.text).group(1)
-        acs_url = re.search(r'AssertionConsumerService[^>]*Location="([^"]+)"', metadata.text).group(1)
-        certificate = re.search(r"X509Certificate>([^<]+)<", metadata.text).group(1)
-        assert entity_id == f"{hub.url}/hub/saml/campus/metadata" and acs_url == f"{hub.url}/hub/saml/campus/acs"
-        saml = SamlCampus(hub, idp, entity_id, acs_url, certificate)
-        saml.trust()
+    with saml_campus_with([STUDENT, LECTURER, GUEST, VISITOR], campus, hub_factory, tmp_path) as saml:
         yield saml
 
 
@@ -152,3 +103,26 @@ def test_responses_that_must_not_sign_anyone_in_are_refused_with_a_page(saml_cam
     action, posted = form_fields(answer.text)
     wrong = browser.post(action, data=posted, allow_redirects=False, timeout=30)
     assert wrong.status_code == 403 and "could not be verified" in wrong.text
+
+
+def test_signing_out_ends_the_hub_session_and_the_idps_so_the_next_sign_in_asks_for_the_password(saml_campus):
+    student, action, posted = saml_campus.posted_response(STUDENT)
+    student.session.post(action, data=posted, allow_redirects=False, timeout=30)
+    assert student.hub_api("GET", "/user").status_code == 200
+
+    hops, url = [], f"{saml_campus.hub.url}/hub/logout"
+    for _ in range(6):  # the hub's logout -> the method's -> the IdP's logout service -> back -> the sign-in page
+        answer = student.session.get(url, allow_redirects=False, timeout=30)
+        hops.append(answer.url.split("?")[0])
+        if answer.status_code not in (301, 302, 303):
+            break
+        url = requests.compat.urljoin(answer.url, answer.headers["Location"])
+    idp_logout = f"{saml_campus.idp.base_url}saml2/idp/SingleLogoutService.php"
+    assert idp_logout in hops, hops  # a signed LogoutRequest went to the IdP
+    assert hops[-1] == f"{saml_campus.hub.url}/hub/login" and answer.status_code == 200, hops
+    assert "the IdP ended its session too (True)" in saml_campus.hub.output()
+    assert student.hub_api("GET", "/user").status_code == 403
+
+    # The IdP asks for the password again: its session ended too.
+    again = student.session.get(saml_campus.login_url(), timeout=30)
+    assert 'name="password"' in again.text, again.text[-600:]

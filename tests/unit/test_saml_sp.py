@@ -106,6 +106,18 @@ def test_campus_yaml_must_say_where_the_metadata_is_and_who_may_sign_in(tmp_path
     assert config.sign_in.saml["campus"].username_attributes == list(NAMES)
 
 
+def test_federation_metadata_over_plain_http_needs_the_federations_certificate(tmp_path: Path) -> None:
+    path = tmp_path / "campus.yaml"
+    text = "admins: [ada]\nsign_in:\n  saml:\n    fed:\n      allowed_groups: [student]\n"
+    with pytest.raises(UserError, match=r"plain http.*`metadata_signing_certificate`, or an https"):
+        parse_config(text + "      idp_metadata_url: http://mds.example/fed.xml\n", path)
+    signed = parse_config(
+        text + "      idp_metadata_url: http://mds.example/fed.xml\n      metadata_signing_certificate: /f.pem\n", path
+    )
+    assert str(signed.sign_in.saml["fed"].metadata_signing_certificate) == "/f.pem"
+    assert parse_config(text + "      idp_metadata_url: https://idp.example/md.xml\n", path)
+
+
 def test_metadata_that_cannot_be_used_is_a_503_that_says_so_not_a_500(tmp_path: Path) -> None:
     from types import SimpleNamespace
 

@@ -34,7 +34,12 @@ class SamlSignIn(Section):
         description="The federation's metadata signing certificate (PEM): metadata whose signature it does not "
         "verify is refused. Required with `idp_metadata_url` unless the URL is https on your own IdP.",
     )
-    metadata_refresh_hours: int = Field(12, gt=0, description="How often `idp_metadata_url` is fetched again.")
+    metadata_refresh_hours: float = Field(
+        12,
+        gt=0,
+        description="How often `idp_metadata_url` is fetched again (hours). A fetch that fails or does not verify "
+        "keeps the last good metadata in use and is tried again within 5 minutes.",
+    )
     idp_entity_id: str | None = Field(
         None,
         description="Which IdP of the metadata people sign in with. Empty: the only one, or, with several, a page "
@@ -72,6 +77,15 @@ class SamlSignIn(Section):
     def _one_metadata_source(self) -> SamlSignIn:
         if (self.idp_metadata_file is None) == (self.idp_metadata_url is None):
             raise ValueError("give the IdP's metadata as exactly one of `idp_metadata_file` and `idp_metadata_url`")
+        if (
+            self.idp_metadata_url
+            and self.idp_metadata_url.startswith("http:")
+            and not self.metadata_signing_certificate
+        ):
+            raise ValueError(
+                "metadata fetched over plain http can be changed on the way: give the federation's "
+                "`metadata_signing_certificate`, or an https `idp_metadata_url`"
+            )
         if not (self.allow_all or self.allowed_groups):
             raise ValueError("say who may sign in: `allowed_groups` (e.g. [student, staff]) or `allow_all: true`")
         return self
@@ -135,6 +149,13 @@ class SamlMethod(SignInMethod):
             source = saml.idp_metadata_file or saml.idp_metadata_url
             return [(label, f"cannot read {source}: {exc}")]
         idps, problems = metadata_summary(xml)
+        if saml.idp_metadata_url and saml.metadata_signing_certificate:
+            from campushub.identity.saml_metadata import MetadataRefused, verify_signature
+
+            try:
+                verify_signature(xml, saml.metadata_signing_certificate)
+            except MetadataRefused as refused:
+                problems.insert(0, f"refused: {refused}")
         if saml.idp_entity_id and saml.idp_entity_id not in idps:
             problems.append(f"`idp_entity_id` {saml.idp_entity_id} is not among them")
         shown = ", ".join(idps[:5]) + (f" and {len(idps) - 5} more" if len(idps) > 5 else "")
