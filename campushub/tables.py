@@ -19,6 +19,7 @@ class Base(DeclarativeBase):
 def metadata() -> MetaData:
     """Every CampusHub table's definition."""
     import campushub.identity.accounts
+    import campushub.identity.lti_store
     import campushub.library.tables  # noqa: F401
 
     return Base.metadata

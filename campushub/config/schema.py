@@ -184,6 +184,18 @@ class CampusConfig(Section):
                 )
         return self
 
+    @model_validator(mode="after")
+    def _lti_courses_exist(self) -> CampusConfig:
+        for name, platform in self.sign_in.of_type("lti").items():
+            unknown = sorted(set(platform.courses.values()) - set(self.courses))
+            if unknown:
+                raise ProblemAt(
+                    ("sign_in", "lti", name, "courses"),
+                    f"`sign_in.lti.{name}.courses` maps LMS courses to {', '.join(f'`{c}`' for c in unknown)}, "
+                    "which campus.yaml's `courses:` does not define: add them there, or drop them from the mapping",
+                )
+        return self
+
     @field_validator("admins")
     @classmethod
     def _admin_methods_exist(cls, admins: list[str], info: ValidationInfo) -> list[str]:

@@ -90,7 +90,8 @@ def identity_settings(config: CampusConfig, layout: Layout) -> Settings:
             "chosen_name_methods": config.sign_in.chosen_name_methods,
             "link_by": config.sign_in.link_by,
             "db_url": database_url(config, layout),
-            "manage_groups": any(method.syncs_groups for method in methods) or bool(config.courses),
+            "manage_groups": any(method.syncs_groups or method.kind == "launch" for method in methods)
+            or bool(config.courses),
             "courses": course_roster_entries(config.courses),
             "library_links": config.library.enabled,
         },

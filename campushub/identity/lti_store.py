@@ -1,0 +1,96 @@
+"""Courses and course memberships that verified LTI launches established, kept in the hub database.
+
+campus.yaml's `courses:` are the admin's; an LMS adds its own as people launch from it: each LMS course (a
+platform's issuer, deployment and context id) is tied to one CampusHub course, and each launch records the
+person's role in it. Every sign-in, by any method, adds these memberships to the person's groups
+(campushub.identity.groups), so a later directory or SAML sign-in keeps what the LMS said.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+
+from sqlalchemy import DateTime, String, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
+
+from campushub.tables import Base, open_engine
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class LtiContext(Base):
+    """One LMS course, as a platform names it, and the CampusHub course it is."""
+
+    __tablename__ = "campushub_lti_contexts"
+
+    issuer: Mapped[str] = mapped_column(String(255), primary_key=True)
+    deployment_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    context_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    course: Mapped[str] = mapped_column(String(32), index=True)
+    title: Mapped[str] = mapped_column(String(200))
+    created: Mapped[datetime] = mapped_column(DateTime)
+
+
+class LtiMembership(Base):
+    """A person's role in a course, as the last launch from the LMS said."""
+
+    __tablename__ = "campushub_lti_memberships"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    course: Mapped[str] = mapped_column(String(32), primary_key=True)
+    role: Mapped[str] = mapped_column(String(16))
+    updated: Mapped[datetime] = mapped_column(DateTime)
+
+
+class LtiStore:
+    def __init__(self, db_url: str) -> None:
+        self._engine = open_engine(db_url)
+        self._sessions = sessionmaker(self._engine, expire_on_commit=False)
+
+    @contextmanager
+    def _session(self) -> Iterator[Session]:
+        with self._sessions.begin() as session:
+            yield session
+
+    def dispose(self) -> None:
+        self._engine.dispose()
+
+    def course_for(self, issuer: str, deployment_id: str, context_id: str) -> str | None:
+        with self._session() as session:
+            found = session.get(LtiContext, (issuer, deployment_id, context_id))
+            return found.course if found else None
+
+    def course_ids(self) -> set[str]:
+        with self._session() as session:
+            return set(session.scalars(select(LtiContext.course)))
+
+    def tie(self, issuer: str, deployment_id: str, context_id: str, course: str, title: str) -> str:
+        """Tie the LMS course to `course` unless a launch at the same moment tied it first; the course it is tied to."""
+        try:
+            with self._session() as session:
+                session.add(LtiContext(issuer=issuer, deployment_id=deployment_id, context_id=context_id,
+                                       course=course, title=title[:200], created=_now()))  # fmt: skip
+        except IntegrityError:
+            pass
+        tied = self.course_for(issuer, deployment_id, context_id)
+        assert tied is not None
+        return tied
+
+    def record(self, name: str, course: str, role: str) -> None:
+        with self._session() as session:
+            found = session.get(LtiMembership, (name, course))
+            if found is None:
+                session.add(LtiMembership(name=name, course=course, role=role, updated=_now()))
+            else:
+                found.role, found.updated = role, _now()
+
+    def roles_of(self, name: str) -> dict[str, str]:
+        """{course: role} of every course the LMS put `name` in."""
+        with self._session() as session:
+            rows = session.execute(select(LtiMembership.course, LtiMembership.role).where(LtiMembership.name == name))
+            return {course: role for course, role in rows}
