@@ -8,10 +8,12 @@ APT := DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recomm
 # Debian packages the tests start for real: a browser, R for the R kernel, PostgreSQL, OpenLDAP, openssl;
 # systemd for `systemd-analyze verify` of the service unit, logrotate to try the rotation file (neither is started);
 # a one-node Slurm cluster (slurmctld, slurmd, munge) for the Slurm backend; a Docker engine, debootstrap for the
-# user image and iproute2 for the engine's bridge, for the docker backend.
+# user image and iproute2 for the engine's bridge, for the docker backend. An MIT Kerberos KDC (krb5-kdc, kadmin.local,
+# kinit) for Windows integrated sign-in, and what pykerberos builds against (libkrb5-dev, gcc, python3.11-dev).
 TEST_DEBS := chromium chromium-driver r-base-core r-cran-irkernel postgresql slapd openssl systemd logrotate \
 	slurmctld slurmd slurm-client munge docker.io debootstrap iproute2 git \
-	simplesamlphp php-cli php-xml php-mbstring xmlsec1
+	simplesamlphp php-cli php-xml php-mbstring xmlsec1 \
+	krb5-kdc krb5-admin-server krb5-user libkrb5-dev gcc python3.11-dev
 
 .PHONY: up install test test-deps lint docs lock bench clean
 
@@ -46,6 +48,13 @@ apt-get:
 	@if [ "$$(id -u)" != 0 ]; then echo "Please install as root: apt-get install $(DEBS)"; exit 1; fi
 	@test -n "$$(find /var/lib/apt/lists -maxdepth 1 -name '*Packages*' -print -quit)" || apt-get update -qq
 	$(APT) $(DEBS) >/dev/null
+
+# Windows integrated sign-in (sign_in.kerberos) needs pykerberos, built against the system's Kerberos library.
+.PHONY: kerberos
+kerberos: install
+	@missing=""; for deb in libkrb5-dev gcc python3.11-dev; do dpkg -s $$deb >/dev/null 2>&1 || missing="$$missing $$deb"; done; \
+	if [ -n "$$missing" ]; then $(MAKE) --no-print-directory apt-get DEBS="$$missing"; fi
+	$(PIP) -e '.[user,kerberos]'
 
 # The example plug-in the tests use, installed apart from the venv: only hubs the tests start with
 # it on PYTHONPATH load it, so `make up` on this checkout never does.

@@ -7,6 +7,7 @@
 - `db_url`: an empty hub database, once on SQLite and once on PostgreSQL.
 - `docker_engine`: a private dockerd with its data root cached between runs; `user_image`: campushub/user built in it.
 - `slapd`, `oidc_provider`, `github_standin`: the directory and the sign-in providers (tests/components).
+- `kdc`: a real MIT Kerberos KDC on loopback (two realms, a trust, the hub's keytab), started once per session.
 - `slurm`: a real one-node Slurm cluster (munged, slurmctld, slurmd) on loopback, started once per session.
 - `package_index`: a Python package index on loopback serving a wheel made for the test (bench/package_index.py);
   `environments_dir`: a folder for the environments a test builds, readable by users' servers.
@@ -33,6 +34,8 @@ import pytest
 from bench.package_index import GREETING, PackageIndex, running_index
 from tests.components.docker import DOCKERD, DockerEngine, running_docker
 from tests.components.github import GitHub, running_github
+from tests.components.kdc import Kdc, running_kdc
+from tests.components.kdc import missing_binaries as missing_kdc_binaries
 from tests.components.oidc import ClientSpec, Provider, StartProvider, UserSpec, missing_node_tools, running_provider
 from tests.components.postgres import INSTALL_ROOT, PostgresServer, running_postgres, server_bin
 from tests.components.slapd import SLAPD, Directory, running_directory
@@ -161,6 +164,18 @@ def slapd() -> Iterator[Directory]:
         pytest.fail(f"{SLAPD} is missing: `make test` installs slapd", pytrace=False)
     with running_directory() as directory:
         yield directory
+
+
+@pytest.fixture(scope="session")
+def kdc() -> Iterator[Kdc]:
+    """A real MIT Kerberos KDC (Debian's krb5-kdc) on loopback with realms CAMPUS.TEST and OTHER.TEST (trusted),
+    people in both and the hub's keytab, as tests/components/kdc.py says; stopped afterwards."""
+    missing = missing_kdc_binaries()
+    if missing:
+        pytest.fail(f"{', '.join(missing)} missing: `make test` installs krb5-kdc, krb5-admin-server and krb5-user",
+                    pytrace=False)  # fmt: skip
+    with running_kdc() as kdc:
+        yield kdc
 
 
 @pytest.fixture

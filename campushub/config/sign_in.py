@@ -76,6 +76,12 @@ class SignInBase(Section):
             )
         return self
 
+    @model_validator(mode="after")
+    def _references_between_methods_hold(self) -> SignInBase:
+        for method in self.instances():
+            method.check_references(self)
+        return self
+
     def _configured(self) -> list[tuple[str, str, Section]]:
         """(type, instance name, settings) in page order: by type in registration order, then as written."""
         found = []

@@ -12,6 +12,7 @@ used it unless the admin links methods (`link_by: username` or `email`).
 from __future__ import annotations
 
 from jupyterhub.auth import Authenticator
+from jupyterhub.handlers import LogoutHandler
 from jupyterhub.utils import maybe_future
 from tornado import web
 from traitlets import Bool, Dict, Enum, Integer, List, Unicode, default, import_item
@@ -25,6 +26,7 @@ from campushub.identity.local import (
     refuse_if_throttled,
     throttled,
 )
+from campushub.identity.lti_store import LtiStore
 from campushub.identity.ratelimit import SignInThrottle
 from campushub.identity.reserved import is_reserved
 from campushub.identity.usernames import CampusUsernamesMixin
@@ -168,7 +170,16 @@ class CampusAuthenticator(CampusUsernamesMixin, Authenticator):
         """What JupyterHub sets as the person's groups: see identity/groups.py."""
         synced = groups if self.method_syncs_groups(method) else None
         current = self.store.hub_groups(name) if synced is None else []
-        return groups_after_sign_in(name, synced, current, self.courses)
+        return groups_after_sign_in(name, synced, current, self.courses, self.lti_store.roles_of(name))
+
+    _lti_store: LtiStore | None = None
+
+    @property
+    def lti_store(self) -> LtiStore:
+        """Course roles that LMS launches recorded: kept whichever method the person signs in with later."""
+        if self._lti_store is None:
+            self._lti_store = LtiStore(self.db_url)
+        return self._lti_store
 
     def method_syncs_groups(self, method: str) -> bool:
         return any(entry["id"] == method and entry.get("syncs_groups") for entry in self.methods)
@@ -278,20 +289,32 @@ class CampusAuthenticator(CampusUsernamesMixin, Authenticator):
         # Only models produced by a method's own pipeline (which applied its allow rules) get here.
         return bool(authentication and authentication.get("campushub_method"))
 
+    def after_logout_url(self, login_url: str) -> str:
+        """Where signing out ends: the sign-in page, with Windows sign-in not tried again at once."""
+        if any(method.get("kind") == "negotiate" for method in self.methods):
+            from campushub.identity.kerberos import after_sign_out
+
+            return after_sign_out(login_url)
+        return login_url
+
     def get_handlers(self, app) -> list:
         handlers = list(super().get_handlers(app))
         if self.library_links:  # a service's links on the hub (JupyterHub's extra_handlers is deprecated)
             from campushub.library.hub_links import link_handlers
 
             handlers += link_handlers()
-        if any(hasattr(sub, "sessions") for sub in self.sub_authenticators.values()):
-            handlers.append(("/logout", _logout_through_methods()))
+        handlers.append(("/logout", CampusLogoutHandler))
         for method in self.methods:
             sub = self.sub_authenticators[method["id"]]
             prefix = method.get("url_prefix", "")
             for path, handler in sub.get_handlers(app):
                 if path not in _SHARED_PATHS or prefix:
                     handlers.append((prefix + path, _bound_to(handler, sub)))
+        negotiating = [method["id"] for method in self.methods if method.get("kind") == "negotiate"]
+        if negotiating:  # Windows sign-in is tried before the sign-in page is shown (identity/kerberos.py)
+            from campushub.identity.kerberos import negotiate_first
+
+            handlers = negotiate_first(handlers, self.sub_authenticators[negotiating[0]])
         return handlers
 
 
@@ -310,20 +333,23 @@ def _no_groups(auth_state: dict) -> list[str]:
     return []
 
 
-def _logout_through_methods() -> type:
-    """The hub's /logout, sending someone a method signed in (SAML) through that method's single logout."""
-    from jupyterhub.handlers import LogoutHandler
+class CampusLogoutHandler(LogoutHandler):
+    """The hub's /logout: through the single logout of the method the person signed in with (SAML), and never
+    straight back in through Windows sign-in."""
 
-    class CampusLogoutHandler(LogoutHandler):
-        async def get(self) -> None:
-            user = self.current_user
-            for method in self.authenticator.methods:
-                sub = self.authenticator.sub_authenticators[method["id"]]
-                if user is not None and user.name in getattr(sub, "sessions", {}):
-                    return self.redirect(sub.logout_url(self.hub.base_url))
-            await super().get()
+    async def get(self) -> None:
+        user = self.current_user
+        for method in self.authenticator.methods:
+            sub = self.authenticator.sub_authenticators[method["id"]]
+            if user is not None and user.name in getattr(sub, "sessions", {}):
+                return self.redirect(sub.logout_url(self.hub.base_url))
+        await super().get()
 
-    return CampusLogoutHandler
+    async def render_logout_page(self) -> None:
+        signed_out = self.authenticator.after_logout_url(self.settings["login_url"])
+        if signed_out == self.settings["login_url"]:
+            return await super().render_logout_page()
+        self.redirect(signed_out, permanent=False)
 
 
 def _bound_to(handler: type, sub: Authenticator) -> type:

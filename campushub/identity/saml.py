@@ -328,16 +328,19 @@ class SAMLLogoutHandler(LogoutHandler):
 
     async def get(self) -> None:
         authenticator: CampusSAMLAuthenticator = self.authenticator
+        signed_out = self.settings["login_url"]
+        if hasattr(authenticator.parent, "after_logout_url"):  # with Windows sign-in: not straight back in
+            signed_out = authenticator.parent.after_logout_url(signed_out)
         if self.get_argument("SAMLResponse", ""):
             authenticator.logout_answered(self, self.get_argument("SAMLResponse"))
-            return self.redirect(self.settings["login_url"])
+            return self.redirect(signed_out)
         user = self.current_user
         name_id = authenticator.sessions.pop(user.name, None) if user else None
         await self.default_handle_logout()
         self._jupyterhub_user = None
         await authenticator.refresh_metadata()
         location = authenticator.single_logout_location(self, name_id) if name_id is not None else None
-        self.redirect(location or self.settings["login_url"])
+        self.redirect(location or signed_out)
 
 
 def chooser_page(providers: dict[str, str], here: str) -> str:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from campushub.identity.methods.kerberos import KerberosMethod
 from campushub.identity.methods.ldap import LdapMethod
 from campushub.identity.methods.local import LocalMethod
+from campushub.identity.methods.lti import LtiMethod
 from campushub.identity.methods.oidc import OidcMethod
 from campushub.identity.methods.saml import SamlMethod
 from campushub.plugins import hookimpl
@@ -21,7 +23,7 @@ if TYPE_CHECKING:
 @hookimpl
 def campushub_sign_in_methods() -> list[type[SignInMethod]]:
     # Page order: password forms first, then one button per provider.
-    return [LocalMethod, LdapMethod, OidcMethod, SamlMethod]
+    return [LocalMethod, LdapMethod, OidcMethod, SamlMethod, KerberosMethod, LtiMethod]
 
 
 @hookimpl

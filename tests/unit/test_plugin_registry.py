@@ -49,7 +49,7 @@ def with_plugin(plugin_path: str, code: str) -> dict:
 
 def test_builtins_only_without_the_plugin() -> None:
     assert plugin_names() == []
-    assert list(sign_in_method_types()) == ["local", "ldap", "oidc", "saml"]
+    assert list(sign_in_method_types()) == ["local", "ldap", "oidc", "saml", "kerberos", "lti"]
     assert list(compute_backend_types()) == ["local", "docker", "slurm", "kubernetes"]
 
 
@@ -78,7 +78,7 @@ def test_the_plugin_adds_a_method_a_backend_and_settings(plugin_path: str) -> No
         """,
     )
     assert found["plugins"] == ["workshop"]
-    assert found["methods"] == ["local", "ldap", "oidc", "saml", "workshop"]
+    assert found["methods"] == ["local", "ldap", "oidc", "saml", "kerberos", "lti", "workshop"]
     assert found["backends"] == ["local", "docker", "slurm", "kubernetes", "workshop"]
     assert found["entries"] == [
         ["local", "campushub.identity.local.LocalAccountsAuthenticator", "password"],

@@ -23,7 +23,7 @@ _KEY_LINE = re.compile(r"^(?P<indent> *)(?:#(?P<inner> *))?(?P<key>[a-z][a-z0-9_
 SCHEMA_PATHS = [key.path for key in walk(CampusConfig)]
 
 
-NAMED_SECTIONS = {"oidc", "saml", "courses", "profiles"}
+NAMED_SECTIONS = {"oidc", "saml", "lti", "courses", "profiles"}
 
 
 def example_key_paths(text: str) -> set[str]:

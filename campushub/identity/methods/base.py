@@ -32,8 +32,8 @@ class SignInMethod(ABC):
 
     Kinds: `password` methods get a username/password form on the sign-in page, posted to the hub's
     login URL with the instance's name; `redirect` methods get a button to `login_path`; `negotiate`
-    methods (Kerberos) sign people in without a page, and `launch` methods (LTI) are started from
-    elsewhere, so neither shows anything on the page.
+    methods (Kerberos) sign people in without a page (their button only tries again), and `launch`
+    methods (LTI) are started from elsewhere, so they show nothing on the page.
     """
 
     type_name: ClassVar[str]
@@ -106,6 +106,10 @@ class SignInMethod(ABC):
     def probes(self) -> list[Probe]:
         """What `campushub check` can find out about this instance by trying (a bind, a discovery URL)."""
         return []
+
+    def check_references(self, sign_in: Any) -> None:
+        """Raise ProblemAt when a key names another method that cannot serve (Kerberos' `groups_from_ldap`)."""
+        return None
 
     def page_entry(self) -> dict[str, str]:
         """What the sign-in page may know of the instance: no secrets in templates."""
