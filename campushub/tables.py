@@ -7,9 +7,12 @@ process happened to import.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from sqlalchemy import MetaData, create_engine
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 
 class Base(DeclarativeBase):
@@ -41,3 +44,19 @@ def open_engine(db_url: str) -> Engine:
         engine.dispose()
         raise
     return engine
+
+
+class Store:
+    """A module's rows in the hub database: one engine, and a session per unit of work committed as a whole."""
+
+    def __init__(self, db_url: str) -> None:
+        self._engine = open_engine(db_url)
+        self._sessions = sessionmaker(self._engine, expire_on_commit=False)
+
+    def dispose(self) -> None:
+        self._engine.dispose()
+
+    @contextmanager
+    def _session(self) -> Iterator[Session]:
+        with self._sessions.begin() as session:
+            yield session

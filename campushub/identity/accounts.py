@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import DateTime, Integer, String, delete, select
-from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from campushub.identity.passwords import hash_password, needs_rehash, verify_password
-from campushub.tables import Base, open_engine
+from campushub.tables import Base, Store
 
 ACTIVE = "active"
 # Where a sign-in method puts an e-mail address it vouches for, in the model it returns (for `link_by: email`).
@@ -148,17 +146,8 @@ def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-class AccountStore:
+class AccountStore(Store):
     """Accounts in the database at `db_url` (the hub database)."""
-
-    def __init__(self, db_url: str) -> None:
-        self._engine = open_engine(db_url)
-        self._sessions = sessionmaker(self._engine, expire_on_commit=False)
-
-    @contextmanager
-    def _session(self) -> Iterator[Session]:
-        with self._sessions.begin() as session:
-            yield session
 
     def create(self, name: str, password: str, status: str = ACTIVE) -> None:
         with self._session() as session:
@@ -357,6 +346,3 @@ class AccountStore:
         with self._sessions() as session:
             user = session.scalars(select(orm.User).where(orm.User.name == name)).first()
             return sorted(group.name for group in user.groups) if user is not None else []
-
-    def dispose(self) -> None:
-        self._engine.dispose()

@@ -8,15 +8,13 @@ person's role in it. Every sign-in, by any method, adds these memberships to the
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from sqlalchemy import DateTime, String, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.orm import Mapped, mapped_column
 
-from campushub.tables import Base, open_engine
+from campushub.tables import Base, Store
 
 
 def _now() -> datetime:
@@ -47,19 +45,7 @@ class LtiMembership(Base):
     updated: Mapped[datetime] = mapped_column(DateTime)
 
 
-class LtiStore:
-    def __init__(self, db_url: str) -> None:
-        self._engine = open_engine(db_url)
-        self._sessions = sessionmaker(self._engine, expire_on_commit=False)
-
-    @contextmanager
-    def _session(self) -> Iterator[Session]:
-        with self._sessions.begin() as session:
-            yield session
-
-    def dispose(self) -> None:
-        self._engine.dispose()
-
+class LtiStore(Store):
     def course_for(self, issuer: str, deployment_id: str, context_id: str) -> str | None:
         with self._session() as session:
             found = session.get(LtiContext, (issuer, deployment_id, context_id))

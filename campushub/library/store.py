@@ -15,19 +15,16 @@ import re
 import shutil
 import stat
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 
 from sqlalchemy import func, or_, select
-from sqlalchemy.orm import Session, sessionmaker
 
 from campushub.errors import UserError
 from campushub.identity.usernames import InvalidUsername, normalize_username
 from campushub.library.tables import PRIVATE, PUBLIC, UNLISTED, VISIBILITIES, Project, Version
-from campushub.tables import open_engine
+from campushub.tables import Store
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 # A published file's name: any printable characters but path separators, never `.` or `..`, never hidden.
@@ -197,21 +194,12 @@ def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-class LibraryStore:
+class LibraryStore(Store):
     """The library of the hub database at `db_url`, with its files under `root` (`<data_dir>/library`)."""
 
     def __init__(self, db_url: str, root: Path) -> None:
-        self._engine = open_engine(db_url)
-        self._sessions = sessionmaker(self._engine, expire_on_commit=False)
+        super().__init__(db_url)
         self.root = root
-
-    def dispose(self) -> None:
-        self._engine.dispose()
-
-    @contextmanager
-    def _session(self) -> Iterator[Session]:
-        with self._sessions.begin() as session:
-            yield session
 
     # Where things are -------------------------------------------------------------------------------
 
