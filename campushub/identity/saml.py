@@ -45,11 +45,22 @@ from saml2.config import SPConfig
 from saml2.metadata import create_metadata_string
 from tornado import web
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError
+from tornado.httputil import url_concat
 from traitlets import Bool, Float, Integer, List, Set, Unicode
 
 from campushub.identity.redirect import RedirectMethodMixin
 from campushub.identity.saml_metadata import MetadataRefused, verify_signature
-from campushub.identity.saml_sp import AssertionRefused, SPEndpoints, groups_from, sp_config, username_from
+from campushub.identity.saml_sp import (
+    DISPLAY_NAME,
+    MAIL,
+    AssertionRefused,
+    SPEndpoints,
+    first_value,
+    groups_from,
+    idp_scopes,
+    sp_config,
+    username_from,
+)
 
 REQUEST_LIFETIME = 600  # seconds a sign-in may take at the IdP
 METADATA_TIMEOUT = 30  # seconds to fetch idp_metadata_url
@@ -74,6 +85,9 @@ class CampusSAMLAuthenticator(RedirectMethodMixin, Authenticator):
     metadata_signing_certificate = Unicode("").tag(config=True)
     metadata_refresh_seconds = Float(43200).tag(config=True)
     idp_entity_id = Unicode("").tag(config=True)
+    discovery_url = Unicode("", help="A federation's discovery service, instead of CampusHub's own IdP list.").tag(
+        config=True
+    )
     entity_id = Unicode("", help="This SP's entity ID; empty: its metadata URL, from the address people use.").tag(
         config=True
     )
@@ -90,8 +104,11 @@ class CampusSAMLAuthenticator(RedirectMethodMixin, Authenticator):
         super().__init__(**kwargs)
         self._clients: dict[str, tuple[Saml2Client, str]] = {}  # SP entity ID -> (client, the metadata it read)
         self._metadata_xml = ""  # the last fetched metadata that verified
+        # ({IdP: the scopes its metadata declares}, how many IdPs the metadata holds), of the client in use
+        self._metadata_facts: tuple[dict[str, set[str]], int] = ({}, 0)
         self._metadata_due = 0.0
-        self._outstanding: dict[str, tuple[str, float]] = {}  # request ID -> (where to go next, expiry)
+        # request ID -> (where to go next, expiry, the IdP it was sent to)
+        self._outstanding: dict[str, tuple[str, float, str]] = {}
         # username -> the NameID the IdP signed them in with, for single logout (kept until logout or restart)
         self.sessions: dict[str, Any] = {}
 
@@ -190,6 +207,8 @@ class CampusSAMLAuthenticator(RedirectMethodMixin, Authenticator):
             self.log.error("%s: the IdP metadata cannot be used: %s: %s", self.method_id, type(exc).__name__, exc)
             raise web.HTTPError(503, METADATA_TROUBLE) from None
         self._clients[endpoints.entity_id] = (client, source)
+        xml = source if self.idp_metadata_url else Path(source).read_text(encoding="utf-8")
+        self._metadata_facts = (idp_scopes(xml), len(client.metadata.identity_providers()))
         return client
 
     def identity_providers(self, handler: web.RequestHandler) -> dict[str, str]:
@@ -203,10 +222,19 @@ class CampusSAMLAuthenticator(RedirectMethodMixin, Authenticator):
             return {self.idp_entity_id: found.get(self.idp_entity_id, self.idp_entity_id)}
         return found
 
-    def remember(self, request_id: str, next_url: str) -> None:
+    def discovery_redirect(self, handler: web.RequestHandler) -> str:
+        """The federation's discovery service, asked to send the person back here with `idp=` (SAML IdP
+        Discovery Protocol); what comes back is checked against the metadata like a choice on our own page."""
+        here = f"{handler.request.protocol}://{handler.request.host}{handler.request.uri}"
+        return url_concat(
+            self.discovery_url,
+            {"entityID": self.endpoints(handler).entity_id, "return": here, "returnIDParam": "idp"},
+        )
+
+    def remember(self, request_id: str, next_url: str, idp: str) -> None:
         now = time.monotonic()
         self._outstanding = {key: value for key, value in self._outstanding.items() if value[1] > now}
-        self._outstanding[request_id] = (next_url, now + REQUEST_LIFETIME)
+        self._outstanding[request_id] = (next_url, now + REQUEST_LIFETIME, idp)
 
     def single_logout_location(self, handler: web.RequestHandler, name_id: Any) -> str | None:
         """Where to send the person with a signed LogoutRequest; None when the IdP offers no logout."""
@@ -245,11 +273,20 @@ class CampusSAMLAuthenticator(RedirectMethodMixin, Authenticator):
         if response is None or response.in_response_to not in waiting:
             self.log.warning("%s: SAML response refused: it answers no request of ours", self.method_id)
             raise web.HTTPError(403, NOT_VERIFIED)
-        handler.saml_next_url = self._outstanding.pop(response.in_response_to)[0]  # once only
+        next_url, _, asked = self._outstanding.pop(response.in_response_to)  # once only
+        issuer = response.issuer()
+        if issuer != asked:  # another member of the federation answering a request sent to the campus's IdP
+            self.log.warning(
+                "%s: SAML response refused: from %s, but the request went to %s", self.method_id, issuer, asked
+            )
+            raise web.HTTPError(403, NOT_VERIFIED)
+        handler.saml_next_url = next_url
         handler.saml_name_id = response.name_id
         attributes = response.get_identity()
+        scopes, idp_count = self._metadata_facts
+        owned = scopes.get(issuer, set() if idp_count > 1 else None)
         try:
-            name = username_from(attributes, tuple(self.username_attributes), list(self.username_scopes))
+            name = username_from(attributes, tuple(self.username_attributes), list(self.username_scopes), owned)
         except AssertionRefused as refused:
             self.log.warning("%s: %s (attributes sent: %s)", self.method_id, refused, sorted(attributes))
             raise web.HTTPError(403, f"{refused}.") from None
@@ -257,10 +294,26 @@ class CampusSAMLAuthenticator(RedirectMethodMixin, Authenticator):
         if not (self.allow_all or self.allowed_groups & set(groups)):
             self.log.warning("%s: %r is in none of the allowed groups (has %s)", self.method_id, name, groups)
             raise web.HTTPError(403, NOT_ALLOWED)
-        model: dict[str, Any] = {"name": self.campus_name(name), "groups": groups}
+        model: dict[str, Any] = {
+            "name": self.campus_name(name),
+            "groups": groups,
+            "auth_state": {"saml": {"issuer": issuer, "mail": first_value(attributes, MAIL),
+                                    "display_name": first_value(attributes, DISPLAY_NAME)}},
+        }  # fmt: skip
         if self.admin_groups:
-            model["admin"] = bool(self.admin_groups & set(groups))
+            # Groups make admins only when they come from the campus's own IdP: any member of a federation can
+            # say "staff" about its own people.
+            campus_idp = issuer == self.idp_entity_id or idp_count == 1
+            model["admin"] = campus_idp and bool(self.admin_groups & set(groups))
         return model
+
+    def vouched_email(self, model: dict) -> str | None:
+        """`mail` from the campus's own IdP, for `link_by: email`; a federation's other members are not believed."""
+        saml = model.get("auth_state", {}).get("saml", {})
+        _, idp_count = self._metadata_facts
+        if saml.get("issuer") == self.idp_entity_id or idp_count == 1:
+            return saml.get("mail")
+        return None
 
     async def check_allowed(self, username: str, authentication: dict | None = None) -> bool:
         """`authenticate` let the person through by their groups (or `allow_all`); nobody comes another way."""
@@ -277,7 +330,11 @@ class SAMLLoginHandler(BaseHandler):
         chosen = self.get_argument("idp", "")
         if not providers:
             raise web.HTTPError(503, "No identity provider is known for this sign-in; tell an administrator.")
+        if chosen and chosen not in providers:  # from a discovery service or an edited link: never a loop
+            raise web.HTTPError(400, "The institution chosen does not sign in here. Go back and choose another.")
         if chosen not in providers:
+            if len(providers) > 1 and authenticator.discovery_url:
+                return self.redirect(authenticator.discovery_redirect(self))
             if len(providers) > 1:
                 return self.finish(chooser_page(providers, self.request.uri))
             chosen = next(iter(providers))
@@ -285,7 +342,7 @@ class SAMLLoginHandler(BaseHandler):
         request_id, info = authenticator.client(self).prepare_for_authenticate(
             entityid=chosen, relay_state="", binding=BINDING_HTTP_REDIRECT
         )
-        authenticator.remember(request_id, next_url)
+        authenticator.remember(request_id, next_url, chosen)
         self.redirect(dict(info["headers"])["Location"])
 
 

@@ -24,6 +24,7 @@ DISPLAY_NAME = "displayName"
 MAIL = "mail"
 DEFAULT_USERNAME_ATTRIBUTES = (EPPN, UID)
 DEFAULT_GROUP_ATTRIBUTES = (AFFILIATION, IS_MEMBER_OF)
+MD = "urn:oasis:names:tc:SAML:2.0:metadata"
 
 
 class AssertionRefused(ValueError):
@@ -77,11 +78,15 @@ def sp_config(
     }
 
 
-def username_from(attributes: dict[str, list[str]], names: tuple[str, ...], scopes: list[str]) -> str:
+def username_from(
+    attributes: dict[str, list[str]], names: tuple[str, ...], scopes: list[str], issuer_scopes: set[str] | None = None
+) -> str:
     """The first of `names` the assertion carries, its `@scope` removed when the scope is allowed.
 
     With `scopes`, a scoped value (eduPersonPrincipalName: `alice@uni.edu`) from another scope is refused:
-    two universities in one federation both have an `alice`.
+    two universities in one federation both have an `alice`. `issuer_scopes` are the scopes the asserting
+    IdP's metadata declares (shibmd:Scope): a federation's other members can sign, but must not be believed
+    about names of the campus's scope, so a scope the IdP does not own is refused whatever `scopes` says.
     """
     for name in names:
         values = attributes.get(name) or []
@@ -90,6 +95,8 @@ def username_from(attributes: dict[str, list[str]], names: tuple[str, ...], scop
         value = str(values[0]).strip()
         if "@" in value:
             local, scope = value.rsplit("@", 1)
+            if issuer_scopes is not None and scope.lower() not in issuer_scopes:
+                raise AssertionRefused(f"your identity provider may not vouch for accounts of {scope}")
             if scopes and scope.lower() not in {allowed.lower() for allowed in scopes}:
                 raise AssertionRefused(f"accounts of {scope} cannot sign in here")
             return local if scopes else value
@@ -105,6 +112,38 @@ def groups_from(attributes: dict[str, list[str]], names: tuple[str, ...]) -> lis
             if value not in found:
                 found.append(str(value))
     return found
+
+
+SHIBMD = "urn:mace:shibboleth:metadata:1.0"
+
+
+def idp_scopes(xml: str) -> dict[str, set[str]]:
+    """{IdP entity ID: the scopes its metadata declares (shibmd:Scope)}, for IdPs that declare any.
+
+    Scopes given as regular expressions are left out: a name whose scope only a pattern allows is refused.
+    """
+    from defusedxml import ElementTree
+
+    root = ElementTree.fromstring(xml)
+    entities = [root] if root.tag == f"{{{MD}}}EntityDescriptor" else root.iter(f"{{{MD}}}EntityDescriptor")
+    found: dict[str, set[str]] = {}
+    for entity in entities:
+        descriptor = entity.find(f"{{{MD}}}IDPSSODescriptor")
+        if descriptor is None:
+            continue
+        scopes = {
+            (element.text or "").strip().lower()
+            for element in entity.iter(f"{{{SHIBMD}}}Scope")
+            if element.get("regexp", "false").lower() not in ("true", "1") and (element.text or "").strip()
+        }
+        if scopes:
+            found[entity.get("entityID", "")] = scopes
+    return found
+
+
+def first_value(attributes: dict[str, list[str]], name: str) -> str | None:
+    values = attributes.get(name) or []
+    return str(values[0]).strip() if values else None
 
 
 def metadata_summary(xml: str, now: float | None = None) -> tuple[list[str], list[str]]:

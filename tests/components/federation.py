@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from bench.ports import HOST, free_port
 from tests.components.saml_idp import make_key_pair
@@ -74,6 +75,11 @@ class Federation:
     url: str
     served: list[str] = field(default_factory=lambda: [""])
     fetches: int = 0
+    chosen_idp: str = ""  # what the discovery service answers, as if a person had picked it
+
+    @property
+    def discovery_url(self) -> str:
+        return self.url.rsplit("/", 1)[0] + "/discovery"
 
     @property
     def certificate(self) -> Path:
@@ -96,6 +102,8 @@ def running_federation() -> Iterator[Federation]:
 
         class Metadata(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
+                if self.path.startswith("/discovery?"):
+                    return self.discovery()
                 federation.fetches += 1
                 body = federation.served[0].encode()
                 self.send_response(200 if body else 404)
@@ -103,6 +111,16 @@ def running_federation() -> Iterator[Federation]:
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
+
+            def discovery(self) -> None:
+                """The SAML IdP Discovery Protocol: back to `return`, the choice in `returnIDParam`."""
+                query = parse_qs(urlsplit(self.path).query)
+                back = query["return"][0]
+                separator = "&" if "?" in back else "?"
+                chosen = urlencode({query.get("returnIDParam", ["entityID"])[0]: federation.chosen_idp})
+                self.send_response(302)
+                self.send_header("Location", f"{back}{separator}{chosen}")
+                self.end_headers()
 
             def log_message(self, *args: object) -> None:
                 pass

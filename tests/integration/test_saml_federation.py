@@ -19,6 +19,7 @@ import requests
 from campushub.identity.saml_metadata import MetadataRefused, verify_signature
 from tests.components.federation import aggregate, entity_descriptors, running_federation, sign, signed_aggregate
 from tests.components.saml_idp import IdPUser, make_key_pair, running_idp, sign_in
+from tests.helpers.hubclient import Student
 
 pytestmark = pytest.mark.integration
 
@@ -138,3 +139,76 @@ def _inner_signature() -> str:
     from tests.components.federation import SIGNATURE_TEMPLATE
 
     return SIGNATURE_TEMPLATE.format(id="member-1", key_info="<ds:X509Data><ds:X509Certificate/></ds:X509Data>")
+
+
+def scoped(username: str, principal: str, affiliation: str) -> IdPUser:
+    return IdPUser(username, f"{username}-password", {
+        "eduPersonPrincipalName": [principal], "eduPersonAffiliation": [affiliation],
+    })  # fmt: skip
+
+
+SCOPED = [
+    scoped("fed1", "fed1@campus.test", "student"),
+    scoped("fed2", "fed2@elsewhere.test", "student"),
+    scoped("staff1", "staff1@campus.test", "staff"),
+]
+
+
+def with_scope(descriptor: str, scope: str) -> str:
+    """The IdP's descriptor declaring the scope it owns, as federations publish it (shibmd:Scope)."""
+    extension = f'<shibmd:Scope xmlns:shibmd="urn:mace:shibboleth:metadata:1.0" regexp="false">{scope}</shibmd:Scope>'
+    if "<md:Extensions>" in descriptor.split("<md:IDPSSODescriptor", 1)[1]:
+        head, tail = descriptor.split("<md:IDPSSODescriptor", 1)
+        return head + "<md:IDPSSODescriptor" + tail.replace("<md:Extensions>", f"<md:Extensions>{extension}", 1)
+    return re.sub(
+        r"(<md:IDPSSODescriptor[^>]*>)", rf"\1<md:Extensions>{extension}</md:Extensions>", descriptor, count=1
+    )
+
+
+def test_the_discovery_service_picks_the_idp_and_an_idp_is_believed_only_about_its_own_scope(campus, hub_factory):
+    with running_idp(SCOPED) as idp, running_federation() as federation:
+        members = entity_descriptors(with_scope(idp.metadata(), "campus.test"), member_idp(OTHER_IDP, "Other"))
+        federation.publish(signed_aggregate(members, federation.key, federation.certificate))
+        campus.update(
+            **{
+                "sign_in.local": {"max_failed_logins": 20},
+                "sign_in.saml": {
+                    "fed": {
+                        "idp_metadata_url": federation.url,
+                        "metadata_signing_certificate": str(federation.certificate),
+                        "discovery_url": federation.discovery_url,
+                        "username_scopes": ["campus.test", "elsewhere.test"],
+                        "allowed_groups": ["student", "staff"],
+                        "admin_groups": ["staff"],
+                    }
+                },
+            }
+        )
+        hub = hub_factory()
+        metadata = requests.get(f"{hub.url}/hub/saml/fed/metadata", timeout=30).text
+        certificate = re.search(r"X509Certificate>([^<]+)<", metadata).group(1)
+        idp.trust(f"{hub.url}/hub/saml/fed/metadata", f"{hub.url}/hub/saml/fed/acs", certData=certificate)
+        login = f"{hub.url}/hub/saml/fed/login?next={quote('/hub/home')}"
+
+        to_discovery = requests.get(login, allow_redirects=False, timeout=30)
+        assert to_discovery.status_code == 302 and to_discovery.headers["Location"].startswith(federation.discovery_url)
+        assert f"entityID={quote(f'{hub.url}/hub/saml/fed/metadata', safe='')}" in to_discovery.headers["Location"]
+
+        federation.chosen_idp = "https://idp.not-a-member.test/idp"
+        unknown = requests.get(login, timeout=30)
+        assert unknown.status_code == 400 and "does not sign in here" in unknown.text
+
+        federation.chosen_idp = idp.entity_id
+        signed_in, browsers = {}, {}
+        for user in SCOPED:
+            browsers[user.username] = Student(hub.url, user.username)
+            action, posted = sign_in(browsers[user.username].session, login, user.username, user.password)
+            answer = browsers[user.username].session.post(action, data=posted, allow_redirects=False, timeout=30)
+            signed_in[user.username] = answer
+        assert signed_in["fed1"].status_code == 302 and signed_in["fed1"].headers["Location"].endswith("/hub/home")
+        # elsewhere.test is allowed here, but this IdP's metadata says it owns campus.test only.
+        assert signed_in["fed2"].status_code == 403
+        assert "may not vouch for accounts of elsewhere.test" in signed_in["fed2"].text
+        # staff, but from a federation whose members all may say "staff": no admin without `idp_entity_id`.
+        assert signed_in["staff1"].status_code == 302
+        assert browsers["staff1"].hub_api("GET", "/user").json()["admin"] is False

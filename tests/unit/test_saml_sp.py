@@ -18,6 +18,7 @@ from campushub.identity.saml_sp import (
     AssertionRefused,
     SPEndpoints,
     groups_from,
+    idp_scopes,
     metadata_summary,
     sp_config,
     username_from,
@@ -176,3 +177,25 @@ def test_a_federation_offers_its_idps_by_name_unless_campus_yaml_names_one(tmp_p
     )
     assert "A &lt;University&gt;" in page and "<University>" not in page
     assert 'href="/hub/saml/fed/login?next=%2Fx&amp;idp=https%3A%2F%2Fa.edu%2Fidp"' in page
+
+
+def test_an_idp_is_believed_only_about_the_scopes_its_metadata_declares() -> None:
+    shibmd = 'xmlns:shibmd="urn:mace:shibboleth:metadata:1.0"'
+    federation = (
+        f"<md:EntitiesDescriptor {NAMESPACES} {shibmd}>"
+        '<md:EntityDescriptor entityID="https://a.edu/idp"><md:IDPSSODescriptor><md:Extensions>'
+        '<shibmd:Scope regexp="false">A.edu</shibmd:Scope><shibmd:Scope regexp="true">^.*\\.a\\.edu$</shibmd:Scope>'
+        "</md:Extensions></md:IDPSSODescriptor></md:EntityDescriptor>"
+        '<md:EntityDescriptor entityID="https://b.edu/idp"><md:IDPSSODescriptor/></md:EntityDescriptor>'
+        '<md:EntityDescriptor entityID="https://sp.edu/sp"><md:Extensions><shibmd:Scope>sp.edu</shibmd:Scope>'
+        "</md:Extensions><md:SPSSODescriptor/></md:EntityDescriptor></md:EntitiesDescriptor>"
+    )
+    assert idp_scopes(federation) == {"https://a.edu/idp": {"a.edu"}}  # patterns and non-IdPs left out
+
+    eppn = {"eduPersonPrincipalName": ["alice@a.edu"]}
+    assert username_from(eppn, ("eduPersonPrincipalName",), ["a.edu"], {"a.edu"}) == "alice"
+    assert username_from(eppn, ("eduPersonPrincipalName",), ["a.edu"], None) == "alice"  # the campus's only IdP
+    with pytest.raises(AssertionRefused, match=r"may not vouch for accounts of a\.edu"):
+        username_from(eppn, ("eduPersonPrincipalName",), ["a.edu"], set())  # a federation member without scopes
+    with pytest.raises(AssertionRefused, match=r"may not vouch for accounts of a\.edu"):
+        username_from(eppn, ("eduPersonPrincipalName",), [], {"b.edu"})

@@ -45,6 +45,13 @@ class SamlSignIn(Section):
         description="Which IdP of the metadata people sign in with. Empty: the only one, or, with several, a page "
         "where each person chooses theirs.",
     )
+    discovery_url: str | None = Field(
+        None,
+        description="A federation's discovery service (SAML IdP Discovery Protocol, e.g. a SeamlessAccess or "
+        "Shibboleth EDS page), shown instead of CampusHub's own list when the metadata holds several IdPs and "
+        "`idp_entity_id` is empty. Only IdPs of the metadata are accepted from it.",
+        pattern=r"^https?://\S+$",
+    )
     entity_id: str | None = Field(
         None,
         description="This service provider's entity ID. Empty: `<public URL>/hub/saml/<name>/metadata`, the URL "
@@ -118,6 +125,7 @@ class SamlMethod(SignInMethod):
             "metadata_signing_certificate": str(saml.metadata_signing_certificate or ""),
             "metadata_refresh_seconds": saml.metadata_refresh_hours * 3600,
             "idp_entity_id": saml.idp_entity_id or "",
+            "discovery_url": saml.discovery_url or "",
             "entity_id": saml.entity_id or (f"{base}/hub/saml/{self.name}/metadata" if base else ""),
             "key_dir": str(layout.secrets_dir),
             "username_attributes": list(saml.username_attributes),
