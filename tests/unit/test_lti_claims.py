@@ -74,3 +74,17 @@ def test_check_says_when_the_lms_keys_cannot_be_fetched() -> None:
 
     count, problem = jwks_summary("http://127.0.0.1:9/jwks")  # nothing listens on the discard port
     assert count == 0 and problem is not None and "cannot fetch the LMS's keys" in problem and "jwks_url" in problem
+
+
+def test_link_by_username_is_refused_beside_launches_named_by_any_address(tmp_path) -> None:
+    from campushub.config.loader import parse_config
+    from campushub.errors import UserError
+
+    text = (
+        "admins: [ada]\nsign_in:\n  link_by: username\n  local:\n    signup: closed\n  lti:\n    lms:\n"
+        "      lms: canvas\n      client_id: '1000'\n      deployment_ids: ['1:abc']\n"
+    )
+    with pytest.raises(UserError, match=r"`link_by: username` would let anyone.*lms"):
+        parse_config(text, tmp_path / "campus.yaml")
+    config = parse_config(text + "      email_domains: [campus.test]\n", tmp_path / "campus.yaml")
+    assert config.sign_in.link_by == "username"

@@ -146,6 +146,12 @@ class LtiMethod(SignInMethod):
     def login_path(self) -> str:
         return f"lti/{self.name}/login"
 
+    @property
+    def chooses_own_names(self) -> bool:
+        """An address of any domain: `ada@gmail.com` would be `ada`, and many LMSs let people edit their address."""
+        lti: LtiSignIn = self.settings
+        return lti.username_claim == "email" and not lti.email_domains
+
     def authenticator_config(self, config: CampusConfig, layout: Layout) -> dict[str, Any]:
         from campushub.hub.layout import database_url
 
