@@ -7,7 +7,8 @@ lti_deployment_id), and answers the tool's authentication request at `/auth` wit
 id_token (the launch) and the tool's own state back to the tool's redirect_uri, as a browser would submit it.
 
 `launch_claims()` and `sign()` are there for the tests that forge: another key, another deployment, a used
-nonce, an expired token.
+nonce, an expired token. `jwks_delay_s` makes each JWKS answer wait, as an LMS across the campus network answers
+in some tens of milliseconds, and `jwks_fetches` counts the JWKS requests (bench/lti_launches.py uses both).
 """
 
 from __future__ import annotations
@@ -60,6 +61,13 @@ class LtiPlatform:
     kid: str
     users: dict[str, LmsUser]
     launches: list[dict] = field(default_factory=list)  # the claims of every id_token it issued
+    jwks_delay_s: float = 0.0  # how long each JWKS answer waits before it is sent
+    jwks_fetches: int = 0  # JWKS requests received
+    _count_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def count_jwks_fetch(self) -> None:
+        with self._count_lock:
+            self.jwks_fetches += 1
 
     @property
     def jwks_url(self) -> str:
@@ -129,7 +137,9 @@ class LtiPlatform:
 
 
 @contextmanager
-def running_platform(users: list[LmsUser], client_id: str = "campushub-tool") -> Iterator[LtiPlatform]:
+def running_platform(
+    users: list[LmsUser], client_id: str = "campushub-tool", jwks_delay_s: float = 0.0
+) -> Iterator[LtiPlatform]:
     port = free_port()
     platform = LtiPlatform(
         issuer=f"http://{HOST}:{port}",
@@ -138,12 +148,16 @@ def running_platform(users: list[LmsUser], client_id: str = "campushub-tool") ->
         key=rsa.generate_private_key(public_exponent=65537, key_size=2048),
         kid=str(uuid.uuid4()),
         users={user.sub: user for user in users},
+        jwks_delay_s=jwks_delay_s,
     )
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             parts = urlsplit(self.path)
             if parts.path == "/jwks":
+                platform.count_jwks_fetch()
+                if platform.jwks_delay_s > 0:
+                    time.sleep(platform.jwks_delay_s)
                 return self.reply(json.dumps(platform.jwks()).encode(), "application/json")
             if parts.path == "/auth":
                 query = {key: values[0] for key, values in parse_qs(parts.query).items()}
