@@ -34,6 +34,8 @@ from __future__ import annotations
 import asyncio
 import html
 import json
+import os
+import stat
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,6 +66,7 @@ from campushub.identity.lti_claims import (
     role_of,
     username_of,
 )
+from campushub.identity.lti_folder import COURSES_FOLDER
 from campushub.identity.lti_store import LtiStore
 from campushub.identity.redirect import REFUSED_NAME, RedirectMethodMixin
 from campushub.identity.usernames import InvalidUsername
@@ -288,9 +291,11 @@ class CampusLTIAuthenticator(RedirectMethodMixin, LTI13Authenticator):
         if launch["new"]:
             context = claims[CONTEXT_CLAIM]
             title = str(context.get("title") or context.get("label") or course)
-            course = self.store.tie(self.issuer, claims[DEPLOYMENT_CLAIM], str(context["id"]), course, title)
+            course = await asyncio.to_thread(
+                self.store.tie, self.issuer, claims[DEPLOYMENT_CLAIM], str(context["id"]), course, title
+            )
             self.log.info("%s: LMS course %r is now the course %s", self.method_id, title, course)
-        self.store.record(model["name"], course, launch["role"])
+        await asyncio.to_thread(self.store.record, model["name"], course, launch["role"])  # not on the hub's loop
         groups_of = getattr(self.parent, "groups_of", None)
         if groups_of is not None and getattr(self.parent, "manage_groups", False):
             model["groups"] = groups_of(model["name"], self.method_id, None)
@@ -314,6 +319,16 @@ class CampusLTIAuthenticator(RedirectMethodMixin, LTI13Authenticator):
         return url_path_join(base, "user-redirect", "lab", "tree", "courses", course)
 
 
+def already_made(home: Path, course: str) -> bool:
+    """Whether ~/courses/<course> is there as a real folder of the home's owner; looked at, never followed."""
+    try:
+        owner = home.lstat().st_uid
+        steps = [home / COURSES_FOLDER, home / COURSES_FOLDER / course]
+        return all(stat.S_ISDIR(info.st_mode) and info.st_uid == owner for info in map(os.lstat, steps))
+    except OSError:
+        return False
+
+
 def make_folder_for(spawner: Any, name: str, course: str) -> bool:
     """~/courses/<course> made as the person (root) or by the hub (personal mode), on the local backend; elsewhere
     the files live where the hub cannot reach, and False."""
@@ -324,6 +339,8 @@ def make_folder_for(spawner: Any, name: str, course: str) -> bool:
 
     if not isinstance(spawner, CampusLocalSpawner):
         return False
+    if spawner.isolate_users and already_made(Path(spawner.home_base) / (spawner.user_prefix + name), course):
+        return True  # a returning student: no process to start
     if not spawner.isolate_users:
         home = Path(spawner.personal_root) / name
         home.mkdir(mode=0o700, parents=True, exist_ok=True)

@@ -88,3 +88,16 @@ def test_link_by_username_is_refused_beside_launches_named_by_any_address(tmp_pa
         parse_config(text, tmp_path / "campus.yaml")
     config = parse_config(text + "      email_domains: [campus.test]\n", tmp_path / "campus.yaml")
     assert config.sign_in.link_by == "username"
+
+
+def test_a_course_folder_already_made_is_seen_without_following_links(tmp_path) -> None:
+    import os
+
+    from campushub.identity.lti import already_made
+
+    assert not already_made(tmp_path, "phys101")
+    (tmp_path / "courses" / "phys101").mkdir(parents=True)
+    assert already_made(tmp_path, "phys101")
+    os.rename(tmp_path / "courses", tmp_path / "elsewhere")
+    os.symlink(tmp_path / "elsewhere", tmp_path / "courses")  # the person's link to anywhere
+    assert not already_made(tmp_path, "phys101")
