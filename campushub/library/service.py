@@ -743,6 +743,7 @@ def main() -> None:
     server = HTTPServer(app, xheaders=True)
     server.listen(url.port or 0, url.hostname or "127.0.0.1")
     log.info("Serving the library at %s on %s", prefix, url.netloc)
+    signal.signal(signal.SIGINT, lambda *_: sys.exit(0))  # the hub stopping (Ctrl-C reaches the whole group)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     IOLoop.current().start()
 
