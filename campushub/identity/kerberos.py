@@ -296,4 +296,3 @@ class _NegotiateFirstLogin(LoginHandler):
         if next_url:
             target = url_concat(target, {"next": self.get_next_url()})
         self.redirect(target)
-
