@@ -129,6 +129,17 @@ def remove_test_system_accounts() -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
+def playwright_driver() -> Iterator[object]:
+    """Playwright, once per worker: its sync API refuses a second instance while one is running, so the browser
+    tests' chromium and any test that launches a chromium of its own (Kerberos: its ticket in the environment)
+    share this one."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        yield playwright
+
+
+@pytest.fixture(scope="session")
 def artifacts_dir() -> Path:
     """test-artifacts/ in the checkout: the screenshots the browser tests take, to look at afterwards."""
     path = CHECKOUT / "test-artifacts"

@@ -4,40 +4,22 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from playwright.sync_api import sync_playwright
 
-from tests.helpers.browser import UI_TIMEOUT_MS
-
-CHROMIUM = Path("/usr/bin/chromium")
-
-
-# Flags that keep chromium to itself: no GPU, no QUIC, no background calls home.
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+from tests.helpers.browser import CHROMIUM, CHROMIUM_ARGS, UI_TIMEOUT_MS
 
 
 @pytest.fixture(scope="session")
-def browser() -> Iterator[object]:
+def browser(playwright_driver) -> Iterator[object]:
     """One chromium for the session; each test opens its own fresh context (cookies, storage)."""
     # `make test` installs Debian's chromium; without it this fails rather than skips.
     assert shutil.which(str(CHROMIUM)), f"{CHROMIUM} is missing: `make test` installs it (apt-get install chromium)"
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
+    browser = playwright_driver.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+    try:
+        yield browser
+    finally:
+        browser.close()
 
 
 @pytest.fixture

@@ -2,6 +2,21 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+CHROMIUM = Path("/usr/bin/chromium")
+# Flags that keep chromium to itself: no GPU, no QUIC, no background calls home.
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
 # Generous: the first spawn makes a system account and starts JupyterLab.
 SPAWN_TIMEOUT_MS = 90_000
 KERNEL_TIMEOUT_MS = 60_000

@@ -16,19 +16,16 @@ from urllib.parse import quote
 
 import pytest
 import requests
-from playwright.sync_api import sync_playwright
 
 from tests.components.kdc import Kdc
 from tests.components.slapd import Directory
+from tests.helpers.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.helpers.hub import ADMIN, ADMIN_PASSWORD, RunningHub, new_campus, start_hub
 from tests.helpers.hubclient import Student
 from tests.helpers.ldap_settings import READER_ENV
 
 pytestmark = pytest.mark.integration
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
 NTLM_TOKEN = "TlRMTVNTUAABAAAAB4IIogAAAAAAAAAAAAAAAAAAAAAKAGFKAAAADw=="  # an NTLMSSP negotiate message
 
 
@@ -127,34 +124,33 @@ def test_without_a_ticket_the_sign_in_page_shows_every_method_and_signing_out_st
     assert alice.hub_api("GET", "/user").status_code == 403
 
 
-def test_chromium_with_the_host_allowlisted_signs_in_with_the_ticket_and_no_form(kerberos_campus):
+def test_chromium_with_the_host_allowlisted_signs_in_with_the_ticket_and_no_form(kerberos_campus, playwright_driver):
     """Debian's chromium, as a domain-joined browser with the hub on its integrated-authentication allowlist."""
     assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: `make test` installs it (apt-get install chromium)"
     env = kerberos_campus.kdc.kinit("bob")
     args = [*CHROMIUM_ARGS, "--auth-server-allowlist=localhost", "--auth-negotiate-delegate-allowlist=localhost",
             "--disable-auth-negotiate-cname-lookup"]  # fmt: skip
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=args, env={**os.environ, **env}
-        )
-        try:
-            page = browser.new_page()
-            home = f"{kerberos_campus.url}/hub/home"
-            page.goto(home)
-            for _ in range(3):
-                if page.url == home:
-                    break
-                # A fresh chromium loads its GSSAPI library at the first challenge and shows the page meanwhile
-                # (on a loaded machine, sometimes at the second too); the page's Windows sign-in button is what a
-                # person then clicks.
-                assert page.locator("#sign-in-kerberos a").inner_text() == "Windows sign-in (this computer's account)"
-                page.locator("#sign-in-kerberos a").click()
-                page.wait_for_load_state()
-            assert page.url == home, (page.url, page.locator("body").inner_text()[:600])
-            assert page.locator("input[type=password]").count() == 0  # signed in, no form filled in
-            assert "bob" in page.content()
-        finally:
-            browser.close()
+    browser = playwright_driver.chromium.launch(
+        executable_path=str(CHROMIUM), headless=True, args=args, env={**os.environ, **env}
+    )
+    try:
+        page = browser.new_page()
+        home = f"{kerberos_campus.url}/hub/home"
+        page.goto(home)
+        for _ in range(3):
+            if page.url == home:
+                break
+            # A fresh chromium loads its GSSAPI library at the first challenge and shows the page meanwhile
+            # (on a loaded machine, sometimes at the second too); the page's Windows sign-in button is what a
+            # person then clicks.
+            assert page.locator("#sign-in-kerberos a").inner_text() == "Windows sign-in (this computer's account)"
+            page.locator("#sign-in-kerberos a").click()
+            page.wait_for_load_state()
+        assert page.url == home, (page.url, page.locator("body").inner_text()[:600])
+        assert page.locator("input[type=password]").count() == 0  # signed in, no form filled in
+        assert "bob" in page.content()
+    finally:
+        browser.close()
     assert kerberos_campus.hub.wait_for_output("bob@CAMPUS.TEST signs in as 'bob'")
 
 
