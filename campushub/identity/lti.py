@@ -37,6 +37,7 @@ import json
 import os
 import stat
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,7 +49,7 @@ from jupyterhub.handlers import BaseHandler
 from jupyterhub.utils import url_path_join
 from ltiauthenticator.lti13.auth import LTI13Authenticator
 from ltiauthenticator.lti13.error import ValidationError
-from ltiauthenticator.lti13.handlers import LTI13CallbackHandler, LTI13LoginInitHandler
+from ltiauthenticator.lti13.handlers import LTI13CallbackHandler, LTI13LoginInitHandler, _serialize_state
 from ltiauthenticator.lti13.validator import LTI13LaunchValidator
 from ltiauthenticator.utils import convert_request_to_dict
 from tornado import web
@@ -413,6 +414,13 @@ class LTILoginHandler(LTIPage, LTI13LoginInitHandler):
     def get_redirect_uri(self) -> str:
         scheme = self.authenticator.get_uri_scheme(self.request)
         return f"{scheme}://{self.request.host}{self.authenticator.callback_url(self.hub.server.base_url)}"
+
+    def get_state(self) -> str:
+        """A fresh state per login, with no next URL: the launch decides where it lands (the course folder), and
+        ltiauthenticator's own would log at every launch that it ignored the launch URL as a next URL."""
+        if self._state is None:
+            self._state = _serialize_state({"state_id": uuid.uuid4().hex, "next_url": None})
+        return self._state
 
     def generate_nonce(self) -> str:
         nonce = super().generate_nonce()
