@@ -52,7 +52,7 @@ from bench.accounts import SystemAccounts
 from bench.cputree import HUB, TreeCpu
 from bench.hubs import PROXY, VENV_BIN, Hub, closed_parent, hub_port
 from bench.interrupts import Interrupted, Signals
-from bench.report import log_findings
+from bench.report import aligned, log_findings
 from bench.summary import percentile
 from tests.components.lti_platform import LEARNER, LmsCourse, LmsUser, LtiPlatform, running_platform
 
@@ -516,14 +516,7 @@ def table(summaries: dict[str, dict], titles: dict[str, str]) -> str:
             value = ratio(lookup(summaries["campushub"], path), lookup(summaries["stock"], path))
             row.append("-" if value is None or path == ("failed",) else f"{value:.2f}")
         rows.append(row)
-    widths = [max(len(row[column]) for row in rows) for column in range(len(header))]
-    lines = []
-    for index, row in enumerate(rows):
-        cells = [row[0].ljust(widths[0])] + [cell.rjust(width) for cell, width in zip(row[1:], widths[1:], strict=True)]
-        lines.append("  ".join(cells))
-        if index == 0:
-            lines.append("  ".join("-" * width for width in widths))
-    return "\n".join(lines)
+    return aligned(rows)
 
 
 # The command -----------------------------------------------------------------------------------------------------

@@ -41,7 +41,12 @@ def table(summaries: Mapping[str, dict], titles: Mapping[str, str]) -> str:
             value = ratio(metric(summaries["campushub"], path), metric(summaries["stock"], path))
             row.append("-" if value is None or path == ("failures",) else f"{value:.2f}")
         rows.append(row)
-    widths = [max(len(row[column]) for row in rows) for column in range(len(header))]
+    return aligned(rows)
+
+
+def aligned(rows: list[list[str]]) -> str:
+    """A plain-text table: the first row is the header, underlined; names left, figures right-aligned."""
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
     lines = []
     for index, row in enumerate(rows):
         cells = [row[0].ljust(widths[0])] + [cell.rjust(width) for cell, width in zip(row[1:], widths[1:], strict=True)]
