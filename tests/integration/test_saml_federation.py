@@ -4,6 +4,7 @@ The federation service aggregates the real simplesamlphp IdP with a second membe
 xmlsec1, as InCommon or DFN-AAI do; the hub fetches it on its schedule and checks the signature against the
 federation's certificate. Documents that must be refused: unsigned, changed after signing, signed with another
 key (with its own certificate, or a bare public key in KeyInfo), and signed only inside (a wrapped element).
+With two real IdPs in one federation, each may answer only the requests the hub sent to it.
 """
 
 from __future__ import annotations
@@ -212,3 +213,48 @@ def test_the_discovery_service_picks_the_idp_and_an_idp_is_believed_only_about_i
         # staff, but from a federation whose members all may say "staff": no admin without `idp_entity_id`.
         assert signed_in["staff1"].status_code == 302
         assert browsers["staff1"].hub_api("GET", "/user").json()["admin"] is False
+
+
+VISITOR = IdPUser("visitor", "visitor-password", {"uid": ["visitor"], "eduPersonAffiliation": ["student"]})
+
+
+def test_an_idp_of_the_federation_cannot_answer_a_request_sent_to_another(campus, hub_factory):
+    """Both IdPs are members and both signatures verify; only the IdP the hub asked may answer its request."""
+    with running_idp([STUDENT]) as campus_idp, running_idp([VISITOR]) as other_idp, running_federation() as federation:
+        members = entity_descriptors(campus_idp.metadata(), other_idp.metadata())
+        federation.publish(signed_aggregate(members, federation.key, federation.certificate))
+        campus.update(
+            **{
+                "sign_in.saml": {
+                    "fed": {
+                        "idp_metadata_url": federation.url,
+                        "metadata_signing_certificate": str(federation.certificate),
+                        "allowed_groups": ["student"],
+                    }
+                }
+            }
+        )
+        hub = hub_factory()
+        metadata = requests.get(f"{hub.url}/hub/saml/fed/metadata", timeout=30).text
+        certificate = re.search(r"X509Certificate>([^<]+)<", metadata).group(1)
+        for idp in (campus_idp, other_idp):
+            idp.trust(f"{hub.url}/hub/saml/fed/metadata", f"{hub.url}/hub/saml/fed/acs", certData=certificate)
+        login = f"{hub.url}/hub/saml/fed/login?next={quote('/hub/home')}&idp="
+
+        # Asked itself, the other IdP signs its own people in.
+        session = requests.Session()
+        action, posted = sign_in(session, login + quote(other_idp.entity_id, safe=""), "visitor", "visitor-password")
+        landed = session.post(action, data=posted, allow_redirects=False, timeout=30)
+        assert landed.status_code == 302 and landed.headers["Location"].endswith("/hub/home"), landed.text[-600:]
+
+        # The request meant for the campus's IdP is carried to the other one, which answers it with its own signature.
+        session = requests.Session()
+        to_campus = session.get(login + quote(campus_idp.entity_id, safe=""), allow_redirects=False, timeout=30)
+        assert to_campus.status_code == 302 and to_campus.headers["Location"].startswith(campus_idp.base_url)
+        carried = other_idp.base_url + to_campus.headers["Location"][len(campus_idp.base_url) :]
+        action, posted = sign_in(session, carried, "visitor", "visitor-password")
+        assert action == f"{hub.url}/hub/saml/fed/acs" and "SAMLResponse" in posted
+        refused = session.post(action, data=posted, allow_redirects=False, timeout=30)
+        assert refused.status_code == 403 and "could not be verified" in refused.text, refused.text[-600:]
+        assert hub.wait_for_output(f"from {other_idp.entity_id}, but the request went to {campus_idp.entity_id}")
+        assert session.get(f"{hub.url}/hub/api/user", timeout=30).status_code == 403  # nobody signed in
