@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import html
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -49,7 +50,7 @@ from tornado.httputil import url_concat
 from traitlets import Bool, Float, Integer, List, Set, Unicode
 
 from campushub.identity.redirect import RedirectMethodMixin
-from campushub.identity.saml_metadata import MetadataRefused, verify_signature
+from campushub.identity.saml_metadata import XMLSEC, MetadataRefused, verify_signature
 from campushub.identity.saml_sp import (
     DISPLAY_NAME,
     MAIL,
@@ -70,6 +71,7 @@ NOT_VERIFIED = (
     "happening, tell an administrator (the hub's log says why)."
 )
 NOT_ALLOWED = "Your account may not use this hub. Ask an administrator if you think it should."
+SIGNER_MISSING = "This sign-in cannot be used right now: the hub cannot check signatures. Tell an administrator."
 METADATA_TROUBLE = (
     "This sign-in cannot be used right now: the identity provider's metadata could not be read or verified. "
     "Tell an administrator (the hub's log says why)."
@@ -193,6 +195,11 @@ class CampusSAMLAuthenticator(RedirectMethodMixin, Authenticator):
             return cached[0]
         if not source:
             raise web.HTTPError(503, METADATA_TROUBLE)
+        if shutil.which(XMLSEC) is None:
+            self.log.error(
+                "%s: %s is not installed; SAML sign-in needs it (apt-get install xmlsec1)", self.method_id, XMLSEC
+            )
+            raise web.HTTPError(503, SIGNER_MISSING)
         key, cert = self.key_pair()
         settings = sp_config(
             endpoints, key, cert, [], signed_response_only=self.signed_response_only, clock_skew=self.clock_skew

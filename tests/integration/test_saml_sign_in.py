@@ -41,6 +41,7 @@ def saml_campus(campus, hub_factory, tmp_path) -> Iterator[SamlCampus]:
 def test_people_sign_in_through_the_idp_with_their_groups_and_land_where_they_were_going(campus, saml_campus):
     checked = campus.cli("check")
     assert f"ok   saml campus metadata ({saml_campus.idp.entity_id})" in checked.stdout, checked.stdout
+    assert "ok   saml campus signatures (xmlsec1)" in checked.stdout
 
     page = requests.get(f"{saml_campus.hub.url}/hub/login", timeout=30)
     assert "Campus single sign-on (SAML)" in page.text and "/hub/saml/campus/login" in page.text

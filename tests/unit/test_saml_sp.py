@@ -199,3 +199,35 @@ def test_an_idp_is_believed_only_about_the_scopes_its_metadata_declares() -> Non
         username_from(eppn, ("eduPersonPrincipalName",), ["a.edu"], set())  # a federation member without scopes
     with pytest.raises(AssertionRefused, match=r"may not vouch for accounts of a\.edu"):
         username_from(eppn, ("eduPersonPrincipalName",), [], {"b.edu"})
+
+
+def test_without_xmlsec1_check_says_so_and_sign_in_is_a_503_that_names_no_metadata(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from types import SimpleNamespace
+
+    from tornado import web
+
+    from campushub.identity.saml import SIGNER_MISSING, CampusSAMLAuthenticator
+
+    single = idp("https://a.edu/idp", 400).replace("<md:EntityDescriptor ", f"<md:EntityDescriptor {NAMESPACES} ")
+    (tmp_path / "idp.xml").write_text(single)
+    text = f"admins: [ada]\nsign_in:\n  saml:\n    campus:\n      idp_metadata_file: {tmp_path / 'idp.xml'}\n"
+    config = parse_config(text + "      allowed_groups: [student]\n", tmp_path / "campus.yaml")
+    (method,) = [method for method in config.sign_in.instances() if method.name == "campus"]
+    assert method.probes()[0] == ("saml campus signatures (xmlsec1)", None)
+
+    (tmp_path / "bin").mkdir()
+    monkeypatch.setenv("PATH", str(tmp_path / "bin"))  # a machine without Debian's xmlsec1
+    signer, metadata = method.probes()
+    assert signer[1] == "xmlsec1 is not installed, so nobody can sign in: apt-get install xmlsec1"
+    assert metadata == ("saml campus metadata (https://a.edu/idp)", None)
+    authenticator = CampusSAMLAuthenticator(
+        method_id="campus", idp_metadata_file=str(tmp_path / "idp.xml"), key_dir=str(tmp_path)
+    )
+    handler = SimpleNamespace(
+        request=SimpleNamespace(protocol="https", host="hub.example.edu"), hub=SimpleNamespace(base_url="/hub/")
+    )
+    with pytest.raises(web.HTTPError) as refused:
+        authenticator.client(handler)
+    assert refused.value.status_code == 503 and refused.value.log_message == SIGNER_MISSING

@@ -140,10 +140,16 @@ class SamlMethod(SignInMethod):
 
     def probes(self) -> list[Probe]:
         """The IdP metadata read, its IdPs named, certificates about to expire said."""
+        import shutil
+
+        from campushub.identity.saml_metadata import XMLSEC
         from campushub.identity.saml_sp import metadata_summary
 
         saml: SamlSignIn = self.settings
         label = f"saml {self.name} metadata"
+        signer: list[Probe] = [(f"saml {self.name} signatures ({XMLSEC})", None)]
+        if shutil.which(XMLSEC) is None:  # pysaml2 signs and verifies every message with it
+            signer = [(signer[0][0], f"{XMLSEC} is not installed, so nobody can sign in: apt-get install xmlsec1")]
         try:
             if saml.idp_metadata_file is not None:
                 xml = saml.idp_metadata_file.read_text(encoding="utf-8")
@@ -155,7 +161,7 @@ class SamlMethod(SignInMethod):
                 xml = answer.text
         except (OSError, UnicodeDecodeError) as exc:
             source = saml.idp_metadata_file or saml.idp_metadata_url
-            return [(label, f"cannot read {source}: {exc}")]
+            return [*signer, (label, f"cannot read {source}: {exc}")]
         idps, problems = metadata_summary(xml)
         if saml.idp_metadata_url and saml.metadata_signing_certificate:
             from campushub.identity.saml_metadata import MetadataRefused, verify_signature
@@ -167,4 +173,4 @@ class SamlMethod(SignInMethod):
         if saml.idp_entity_id and saml.idp_entity_id not in idps:
             problems.append(f"`idp_entity_id` {saml.idp_entity_id} is not among them")
         shown = ", ".join(idps[:5]) + (f" and {len(idps) - 5} more" if len(idps) > 5 else "")
-        return [(f"{label} ({shown or 'no IdP'})", "; ".join(problems) or None)]
+        return [*signer, (f"{label} ({shown or 'no IdP'})", "; ".join(problems) or None)]
