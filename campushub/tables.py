@@ -23,6 +23,7 @@ def metadata() -> MetaData:
     """Every CampusHub table's definition."""
     import campushub.identity.accounts
     import campushub.identity.lti_store
+    import campushub.identity.saml_store
     import campushub.library.tables  # noqa: F401
 
     return Base.metadata

@@ -341,7 +341,8 @@ class CampusLogoutHandler(LogoutHandler):
         user = self.current_user
         for method in self.authenticator.methods:
             sub = self.authenticator.sub_authenticators[method["id"]]
-            if user is not None and user.name in getattr(sub, "sessions", {}):
+            holds_session = getattr(sub, "holds_session", None)  # a method with a session of its own to end
+            if user is not None and holds_session is not None and await holds_session(user.name):
                 return self.redirect(sub.logout_url(self.hub.base_url))
         await super().get()
 

@@ -3,8 +3,9 @@
 jupyterhub-samlauthenticator cannot serve JupyterHub 6 (its assertion consumer trips the hub's XSRF check,
 and it sends no AuthnRequest), so this is CampusHub's own, on pysaml2, which does the protocol:
 
-- `login`: a signed AuthnRequest to the IdP (HTTP-Redirect), its ID kept here with where the person wanted
-  to go; with several IdPs in the metadata and none chosen in campus.yaml, a page to choose one first.
+- `login`: a signed AuthnRequest to the IdP (HTTP-Redirect), its ID kept in the hub database with where the
+  person wanted to go (campushub.identity.saml_store), so that a hub restart meanwhile loses nobody's
+  sign-in; with several IdPs in the metadata and none chosen in campus.yaml, a page to choose one first.
 - `acs`: the IdP's POST. It is exempt from the hub's XSRF check, the one request that is: what protects it is
   the assertion's signature (required), its audience and recipient (this SP), its validity window (bounded
   skew) and InResponseTo naming a request of ours that no response has used yet, so a captured response
@@ -13,7 +14,7 @@ and it sends no AuthnRequest), so this is CampusHub's own, on pysaml2, which doe
 - `metadata`: this SP's metadata with its signing and encryption certificate, for the IdP's or federation's
   admin; the key pair is made once in data_dir/secrets.
 - `logout`: single logout started here: the hub session ends, then a signed LogoutRequest goes to the IdP,
-  whose LogoutResponse comes back to the same URL.
+  whose LogoutResponse comes back to the same URL. The IdP session it names is kept in the hub database too.
 
 IdP metadata from a URL is fetched on a schedule and used only once its signature verifies against the
 federation's certificate (campushub.identity.saml_metadata).
@@ -43,6 +44,7 @@ from jupyterhub.utils import url_path_join
 from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT
 from saml2.client import Saml2Client
 from saml2.config import SPConfig
+from saml2.ident import code, decode
 from saml2.metadata import create_metadata_string
 from tornado import web
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError
@@ -62,6 +64,7 @@ from campushub.identity.saml_sp import (
     sp_config,
     username_from,
 )
+from campushub.identity.saml_store import SamlStore
 
 REQUEST_LIFETIME = 600  # seconds a sign-in may take at the IdP
 METADATA_TIMEOUT = 30  # seconds to fetch idp_metadata_url
@@ -101,6 +104,7 @@ class CampusSAMLAuthenticator(RedirectMethodMixin, Authenticator):
     admin_groups = Set(Unicode()).tag(config=True)
     signed_response_only = Bool(False).tag(config=True)
     clock_skew = Integer(60).tag(config=True)
+    db_url = Unicode(help="The hub database, where open requests and IdP sessions are kept.").tag(config=True)
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -109,10 +113,14 @@ class CampusSAMLAuthenticator(RedirectMethodMixin, Authenticator):
         # ({IdP: the scopes its metadata declares}, how many IdPs the metadata holds), of the client in use
         self._metadata_facts: tuple[dict[str, set[str]], int] = ({}, 0)
         self._metadata_due = 0.0
-        # request ID -> (where to go next, expiry, the IdP it was sent to)
-        self._outstanding: dict[str, tuple[str, float, str]] = {}
-        # username -> the NameID the IdP signed them in with, for single logout (kept until logout or restart)
-        self.sessions: dict[str, Any] = {}
+        self._store: SamlStore | None = None
+
+    @property
+    def store(self) -> SamlStore:
+        """Requests sent and IdP sessions: called in a thread (asyncio.to_thread), never on the hub's loop."""
+        if self._store is None:
+            self._store = SamlStore(self.db_url)
+        return self._store
 
     def login_url(self, base_url: str) -> str:
         return url_path_join(self.scope_prefix(base_url), "login")
@@ -238,15 +246,31 @@ class CampusSAMLAuthenticator(RedirectMethodMixin, Authenticator):
             {"entityID": self.endpoints(handler).entity_id, "return": here, "returnIDParam": "idp"},
         )
 
-    def remember(self, request_id: str, next_url: str, idp: str) -> None:
-        now = time.monotonic()
-        self._outstanding = {key: value for key, value in self._outstanding.items() if value[1] > now}
-        self._outstanding[request_id] = (next_url, now + REQUEST_LIFETIME, idp)
+    async def remember(self, request_id: str, next_url: str, idp: str) -> None:
+        await asyncio.to_thread(self.store.remember, self.method_id, request_id, next_url, idp, REQUEST_LIFETIME)
 
-    def single_logout_location(self, handler: web.RequestHandler, name_id: Any) -> str | None:
-        """Where to send the person with a signed LogoutRequest; None when the IdP offers no logout."""
+    async def holds_session(self, name: str) -> bool:
+        """Whether `name` signed in through this IdP, whose session the hub's logout must end too."""
+        return await asyncio.to_thread(self.store.has_session, name, self.method_id)
+
+    async def keep_session(self, name: str, name_id: Any, idp: str, session_index: str) -> None:
+        await asyncio.to_thread(self.store.keep_session, name, self.method_id, code(name_id), idp, session_index)
+
+    def single_logout_location(self, handler: web.RequestHandler, session: tuple[str, str, str]) -> str | None:
+        """Where to send the person with a signed LogoutRequest; None when the IdP offers no logout.
+
+        The IdP session comes from the hub database, so it works after a restart or a metadata refresh (each
+        makes a new pysaml2 client, whose own memory of sign-ins starts empty): it is handed back to the client
+        before the request is made, so that the request carries the session index the IdP gave.
+        """
+        coded, idp, session_index = session
         try:
-            responses = self.client(handler).global_logout(name_id, reason="the person signed out", sign=True)
+            client = self.client(handler)
+            name_id = decode(coded)
+            client.users.add_information_about_person(
+                {"name_id": name_id, "issuer": idp, "not_on_or_after": 0, "session_index": session_index, "ava": {}}
+            )
+            responses = client.do_logout(name_id, [idp], reason="the person signed out", expire=None, sign=True)
         except Exception as exc:  # the hub's logout stands; the IdP's is best effort
             self.log.warning("%s: no single logout at the IdP: %s: %s", self.method_id, type(exc).__name__, exc)
             return None
@@ -268,8 +292,7 @@ class CampusSAMLAuthenticator(RedirectMethodMixin, Authenticator):
 
     async def authenticate(self, handler: web.RequestHandler, data: dict) -> dict | None:
         await self.refresh_metadata()
-        now = time.monotonic()
-        waiting = {key: value[0] for key, value in self._outstanding.items() if value[1] > now}
+        waiting = await asyncio.to_thread(self.store.waiting, self.method_id)
         try:
             response = self.client(handler).parse_authn_request_response(
                 data.get("SAMLResponse", ""), BINDING_HTTP_POST, outstanding=waiting
@@ -280,7 +303,11 @@ class CampusSAMLAuthenticator(RedirectMethodMixin, Authenticator):
         if response is None or response.in_response_to not in waiting:
             self.log.warning("%s: SAML response refused: it answers no request of ours", self.method_id)
             raise web.HTTPError(403, NOT_VERIFIED)
-        next_url, _, asked = self._outstanding.pop(response.in_response_to)  # once only
+        taken = await asyncio.to_thread(self.store.take, self.method_id, response.in_response_to)  # once only
+        if taken is None:
+            self.log.warning("%s: SAML response refused: its request was answered already", self.method_id)
+            raise web.HTTPError(403, NOT_VERIFIED)
+        next_url, asked = taken
         issuer = response.issuer()
         if issuer != asked:  # another member of the federation answering a request sent to the campus's IdP
             self.log.warning(
@@ -288,7 +315,7 @@ class CampusSAMLAuthenticator(RedirectMethodMixin, Authenticator):
             )
             raise web.HTTPError(403, NOT_VERIFIED)
         handler.saml_next_url = next_url
-        handler.saml_name_id = response.name_id
+        handler.saml_session = (response.name_id, issuer, str(response.session_info().get("session_index") or ""))
         attributes = response.get_identity()
         scopes, idp_count = self._metadata_facts
         owned = scopes.get(issuer, set() if idp_count > 1 else None)
@@ -349,7 +376,7 @@ class SAMLLoginHandler(BaseHandler):
         request_id, info = authenticator.client(self).prepare_for_authenticate(
             entityid=chosen, relay_state="", binding=BINDING_HTTP_REDIRECT
         )
-        authenticator.remember(request_id, next_url, chosen)
+        await authenticator.remember(request_id, next_url, chosen)
         self.redirect(dict(info["headers"])["Location"])
 
 
@@ -363,8 +390,9 @@ class SAMLAssertionHandler(BaseHandler):
         user = await self.login_user({"SAMLResponse": self.get_body_argument("SAMLResponse", "")})
         if user is None:
             raise web.HTTPError(403, NOT_ALLOWED)
-        if getattr(self, "saml_name_id", None) is not None:
-            self.authenticator.sessions[user.name] = self.saml_name_id
+        session = getattr(self, "saml_session", None)
+        if session is not None and session[0] is not None:
+            await self.authenticator.keep_session(user.name, *session)
         self.redirect(getattr(self, "saml_next_url", "") or self.get_next_url(user))
 
 
@@ -386,8 +414,8 @@ class SAMLLogoutHandler(LogoutHandler):
 
     The hub session ends first, JupyterHub's own way (cookies, `shutdown_on_logout`); then the person goes
     to the IdP with a signed LogoutRequest, so that the next sign-in asks for a password again. The IdP
-    sends them back here with its LogoutResponse, and on to the sign-in page. A session from before the
-    hub's last restart, or an IdP without a logout endpoint, gets the hub's logout alone.
+    sends them back here with its LogoutResponse, and on to the sign-in page. An IdP without a logout
+    endpoint gets the hub's logout alone.
     """
 
     async def get(self) -> None:
@@ -399,11 +427,15 @@ class SAMLLogoutHandler(LogoutHandler):
             authenticator.logout_answered(self, self.get_argument("SAMLResponse"))
             return self.redirect(signed_out)
         user = self.current_user
-        name_id = authenticator.sessions.pop(user.name, None) if user else None
+        session = (
+            await asyncio.to_thread(authenticator.store.end_session, user.name, authenticator.method_id)
+            if user
+            else None
+        )
         await self.default_handle_logout()
         self._jupyterhub_user = None
         await authenticator.refresh_metadata()
-        location = authenticator.single_logout_location(self, name_id) if name_id is not None else None
+        location = authenticator.single_logout_location(self, session) if session is not None else None
         self.redirect(location or signed_out)
 
 

@@ -15,6 +15,7 @@ import pytest
 import requests
 
 from tests.components.saml_idp import IdPUser
+from tests.helpers.hubclient import Student
 from tests.helpers.saml import SamlCampus, saml_campus_with
 
 pytestmark = pytest.mark.integration
@@ -106,13 +107,10 @@ def test_responses_that_must_not_sign_anyone_in_are_refused_with_a_page(saml_cam
     assert wrong.status_code == 403 and "could not be verified" in wrong.text
 
 
-def test_signing_out_ends_the_hub_session_and_the_idps_so_the_next_sign_in_asks_for_the_password(saml_campus):
-    student, action, posted = saml_campus.posted_response(STUDENT)
-    student.session.post(action, data=posted, allow_redirects=False, timeout=30)
-    assert student.hub_api("GET", "/user").status_code == 200
-
+def signs_out_at_the_idp_too(saml_campus: SamlCampus, student: Student) -> None:
+    """The hub's logout -> the method's -> the IdP's logout service -> back -> the sign-in page."""
     hops, url = [], f"{saml_campus.hub.url}/hub/logout"
-    for _ in range(6):  # the hub's logout -> the method's -> the IdP's logout service -> back -> the sign-in page
+    for _ in range(6):
         answer = student.session.get(url, allow_redirects=False, timeout=30)
         hops.append(answer.url.split("?")[0])
         if answer.status_code not in (301, 302, 303):
@@ -121,9 +119,32 @@ def test_signing_out_ends_the_hub_session_and_the_idps_so_the_next_sign_in_asks_
     idp_logout = f"{saml_campus.idp.base_url}saml2/idp/SingleLogoutService.php"
     assert idp_logout in hops, hops  # a signed LogoutRequest went to the IdP
     assert hops[-1] == f"{saml_campus.hub.url}/hub/login" and answer.status_code == 200, hops
-    assert "the IdP ended its session too (True)" in saml_campus.hub.output()
+    assert saml_campus.hub.wait_for_output("the IdP ended its session too (True)")
+
+
+def test_signing_out_ends_the_hub_session_and_the_idps_so_the_next_sign_in_asks_for_the_password(saml_campus):
+    student, action, posted = saml_campus.posted_response(STUDENT)
+    student.session.post(action, data=posted, allow_redirects=False, timeout=30)
+    assert student.hub_api("GET", "/user").status_code == 200
+
+    signs_out_at_the_idp_too(saml_campus, student)
     assert student.hub_api("GET", "/user").status_code == 403
 
     # The IdP asks for the password again: its session ended too.
     again = student.session.get(saml_campus.login_url(), timeout=30)
     assert 'name="password"' in again.text, again.text[-600:]
+
+
+def test_a_hub_restart_loses_neither_a_sign_in_under_way_nor_the_logout_at_the_idp(campus, saml_campus):
+    student, action, posted = saml_campus.posted_response(STUDENT)  # at the IdP's form when the hub restarts
+    assert campus.cli("reload").returncode == 0
+    landed = student.session.post(action, data=posted, allow_redirects=False, timeout=30)
+    assert landed.status_code == 302 and landed.headers["Location"].endswith("/hub/home"), landed.text[-800:]
+    again = requests.post(action, data=posted, allow_redirects=False, timeout=30)
+    assert again.status_code == 403 and "could not be verified" in again.text  # answered once, restart or not
+
+    assert campus.cli("reload").returncode == 0
+    assert student.hub_api("GET", "/user").status_code == 200
+    signs_out_at_the_idp_too(saml_campus, student)
+    assert student.hub_api("GET", "/user").status_code == 403
+    assert 'name="password"' in student.session.get(saml_campus.login_url(), timeout=30).text

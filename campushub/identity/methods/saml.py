@@ -115,6 +115,8 @@ class SamlMethod(SignInMethod):
         return bool(self.settings.group_attributes)
 
     def authenticator_config(self, config: CampusConfig, layout: Layout) -> dict[str, Any]:
+        from campushub.hub.layout import database_url
+
         saml: SamlSignIn = self.settings
         base = (config.listen.public_url or "").rstrip("/")
         return {
@@ -136,6 +138,7 @@ class SamlMethod(SignInMethod):
             "admin_groups": set(saml.admin_groups),
             "signed_response_only": saml.signed_response_only,
             "clock_skew": saml.clock_skew,
+            "db_url": database_url(config, layout),
         }
 
     def probes(self) -> list[Probe]:
