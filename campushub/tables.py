@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 
 from sqlalchemy import MetaData, create_engine
 from sqlalchemy.engine import Engine
@@ -17,6 +18,11 @@ from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 class Base(DeclarativeBase):
     pass
+
+
+def utc_now() -> datetime:
+    """Now, as the hub database keeps times: naive UTC, as JupyterHub's own tables do."""
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def metadata() -> MetaData:

@@ -10,13 +10,13 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import DateTime, Integer, String, delete, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from campushub.identity.passwords import hash_password, needs_rehash, verify_password
-from campushub.tables import Base, Store
+from campushub.tables import Base, Store, utc_now
 
 ACTIVE = "active"
 # Where a sign-in method puts an e-mail address it vouches for, in the model it returns (for `link_by: email`).
@@ -32,7 +32,7 @@ class Account(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     password_hash: Mapped[str] = mapped_column(String(255))
     status: Mapped[str] = mapped_column(String(16), default=ACTIVE)
-    created: Mapped[datetime] = mapped_column(DateTime, default=lambda: datetime.now(UTC).replace(tzinfo=None))
+    created: Mapped[datetime] = mapped_column(DateTime, default=utc_now)
 
 
 class Invite(Base):
@@ -81,7 +81,7 @@ class Tombstone(Base):
 
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     method: Mapped[str] = mapped_column(String(32))
-    removed: Mapped[datetime] = mapped_column(DateTime, default=lambda: datetime.now(UTC).replace(tzinfo=None))
+    removed: Mapped[datetime] = mapped_column(DateTime, default=utc_now)
     archive: Mapped[str] = mapped_column(String(1024), default="")
 
 
@@ -140,10 +140,6 @@ def _unlink(session: Session, name: str) -> None:
 def _hash_code(code: str) -> str:
     # Invite codes are random and long: a fast hash suffices and allows lookup by hash.
     return hashlib.sha256(code.strip().encode()).hexdigest()
-
-
-def _now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 class AccountStore(Store):
@@ -327,14 +323,14 @@ class AccountStore(Store):
     def create_invite(self, uses: int, valid_for: timedelta) -> str:
         code = secrets.token_urlsafe(12)
         with self._session() as session:
-            session.add(Invite(code_hash=_hash_code(code), uses_left=uses, expires=_now() + valid_for))
+            session.add(Invite(code_hash=_hash_code(code), uses_left=uses, expires=utc_now() + valid_for))
         return code
 
     def redeem_invite(self, code: str) -> bool:
         """Use up one use of `code`; False if unknown, used up or expired."""
         with self._session() as session:
             invite = session.get(Invite, _hash_code(code))
-            if invite is None or invite.uses_left < 1 or invite.expires < _now():
+            if invite is None or invite.uses_left < 1 or invite.expires < utc_now():
                 return False
             invite.uses_left -= 1
             return True

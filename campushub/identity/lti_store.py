@@ -8,17 +8,13 @@ person's role in it. Every sign-in, by any method, adds these memberships to the
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import DateTime, String, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
-from campushub.tables import Base, Store
-
-
-def _now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
+from campushub.tables import Base, Store, utc_now
 
 
 class LtiContext(Base):
@@ -60,7 +56,7 @@ class LtiStore(Store):
         try:
             with self._session() as session:
                 session.add(LtiContext(issuer=issuer, deployment_id=deployment_id, context_id=context_id,
-                                       course=course, title=title[:200], created=_now()))  # fmt: skip
+                                       course=course, title=title[:200], created=utc_now()))  # fmt: skip
         except IntegrityError:
             pass
         tied = self.course_for(issuer, deployment_id, context_id)
@@ -71,9 +67,9 @@ class LtiStore(Store):
         with self._session() as session:
             found = session.get(LtiMembership, (name, course))
             if found is None:
-                session.add(LtiMembership(name=name, course=course, role=role, updated=_now()))
+                session.add(LtiMembership(name=name, course=course, role=role, updated=utc_now()))
             else:
-                found.role, found.updated = role, _now()
+                found.role, found.updated = role, utc_now()
 
     def roles_of(self, name: str) -> dict[str, str]:
         """{course: role} of every course the LMS put `name` in."""

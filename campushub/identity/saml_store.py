@@ -8,16 +8,12 @@ signed someone in with, however long ago that was.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import DateTime, String, Text, delete, select
 from sqlalchemy.orm import Mapped, mapped_column
 
-from campushub.tables import Base, Store
-
-
-def _now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
+from campushub.tables import Base, Store, utc_now
 
 
 class SamlRequest(Base):
@@ -48,7 +44,7 @@ class SamlSession(Base):
 class SamlStore(Store):
     def remember(self, method: str, request_id: str, next_url: str, idp: str, lifetime: float) -> None:
         """Record a request sent, forgetting the ones nobody answered in time."""
-        now = _now()
+        now = utc_now()
         with self._session() as session:
             session.execute(delete(SamlRequest).where(SamlRequest.expires <= now))
             session.add(SamlRequest(request_id=request_id, method=method, next_url=next_url, idp=idp,
@@ -59,7 +55,7 @@ class SamlStore(Store):
         with self._session() as session:
             rows = session.execute(
                 select(SamlRequest.request_id, SamlRequest.next_url).where(
-                    SamlRequest.method == method, SamlRequest.expires > _now()
+                    SamlRequest.method == method, SamlRequest.expires > utc_now()
                 )
             )
             return {request_id: next_url for request_id, next_url in rows}
@@ -70,7 +66,7 @@ class SamlStore(Store):
         with self._session() as session:
             found = session.execute(
                 select(SamlRequest.next_url, SamlRequest.idp).where(
-                    SamlRequest.method == method, SamlRequest.request_id == request_id, SamlRequest.expires > _now()
+                    SamlRequest.method == method, SamlRequest.request_id == request_id, SamlRequest.expires > utc_now()
                 )
             ).first()
             if found is None:
@@ -85,9 +81,9 @@ class SamlStore(Store):
             found = session.get(SamlSession, (name, method))
             if found is None:
                 session.add(SamlSession(name=name, method=method, name_id=name_id, idp=idp,
-                                        session_index=session_index, updated=_now()))  # fmt: skip
+                                        session_index=session_index, updated=utc_now()))  # fmt: skip
             else:
-                found.name_id, found.idp, found.session_index, found.updated = name_id, idp, session_index, _now()
+                found.name_id, found.idp, found.session_index, found.updated = name_id, idp, session_index, utc_now()
 
     def has_session(self, name: str, method: str) -> bool:
         with self._session() as session:

@@ -16,7 +16,7 @@ import shutil
 import stat
 import tempfile
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path, PurePosixPath
 
 from sqlalchemy import func, or_, select
@@ -24,7 +24,7 @@ from sqlalchemy import func, or_, select
 from campushub.errors import UserError
 from campushub.identity.usernames import InvalidUsername, normalize_username
 from campushub.library.tables import PRIVATE, PUBLIC, UNLISTED, VISIBILITIES, Project, Version
-from campushub.tables import Store
+from campushub.tables import Store, utc_now
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 # A published file's name: any printable characters but path separators, never `.` or `..`, never hidden.
@@ -190,10 +190,6 @@ def main_file(paths: list[str], wanted: str = "") -> str:
     return ""
 
 
-def _now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
-
-
 class LibraryStore(Store):
     """The library of the hub database at `db_url`, with its files under `root` (`<data_dir>/library`)."""
 
@@ -272,7 +268,7 @@ class LibraryStore(Store):
             )
         paths = [path.as_posix() for path, _, _ in files]
         main = main_file(paths, metadata.main)
-        now = _now()
+        now = utc_now()
         with self._session() as session:
             project = session.scalar(select(Project).where(Project.owner == owner, Project.slug == slug))
             if project is None:
