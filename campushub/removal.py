@@ -5,7 +5,8 @@ Whatever method a person signed in with, removal:
 2. stops their server and deletes the hub's user (through the running hub, which ends their sessions);
 3. ends every process of their system account;
 4. archives their home and what they left in /tmp, /var/tmp and /dev/shm, and checks the archive;
-5. only then deletes those files and the system account.
+5. only then deletes those files and the system account;
+6. forgets what sign-in recorded of them: course roles from LMS launches and SAML sessions.
 The name stays reserved until `campushub users release NAME`, so a later holder of the name gets a
 new account and nothing of the old one.
 """
@@ -154,7 +155,22 @@ def remove_user(config: CampusConfig, layout: Layout, store: AccountStore, name:
                 f"{name}'s files are archived in {archive.path if archive else '(none)'}, but `userdel "
                 f"{system.pw_name}` failed: {result.stderr.strip()}. Remove the account by hand."
             )
+    forget_sign_in_records(db_url, name)
     return Removal(name, archive, system.pw_name if system else None, "removed")
+
+
+def forget_sign_in_records(db_url: str, name: str) -> None:
+    """Course roles the LMS gave `name` and their SAML sessions: a later holder of the name must not inherit
+    an instructor's role in someone else's course."""
+    from campushub.identity.lti_store import LtiStore
+    from campushub.identity.saml_store import SamlStore
+
+    for store_class in (LtiStore, SamlStore):
+        store = store_class(db_url)
+        try:
+            store.forget(name)
+        finally:
+            store.dispose()
 
 
 def release_name(store: AccountStore, db_url: str, name: str) -> str:

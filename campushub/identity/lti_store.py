@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, String, select
+from sqlalchemy import DateTime, String, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -76,3 +76,8 @@ class LtiStore(Store):
         with self._session() as session:
             rows = session.execute(select(LtiMembership.course, LtiMembership.role).where(LtiMembership.name == name))
             return {course: role for course, role in rows}
+
+    def forget(self, name: str) -> None:
+        """A removed person's course roles: never handed to a later holder of the name."""
+        with self._session() as session:
+            session.execute(delete(LtiMembership).where(LtiMembership.name == name))

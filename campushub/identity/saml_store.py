@@ -97,3 +97,8 @@ class SamlStore(Store):
                 return None
             session.delete(found)
             return found.name_id, found.idp, found.session_index
+
+    def forget(self, name: str) -> None:
+        """A removed person's IdP sessions, of every method."""
+        with self._session() as session:
+            session.execute(delete(SamlSession).where(SamlSession.name == name))

@@ -17,6 +17,7 @@ import requests
 
 from campushub.config.loader import load_config
 from campushub.hub.layout import database_url, layout_for
+from campushub.identity.lti_store import LtiStore
 from campushub.services.access import service_token
 from campushub.services.builtin import COURSES_SERVICE
 from tests.components.oidc import login_through
@@ -202,9 +203,14 @@ def test_a_removed_users_files_and_name_go_to_nobody(campus, hub_factory):
     write_file(bob, "secret.txt", "bob's secret")
     account = TEST_USER_PREFIX + "bob"
     home = Path(pwd.getpwnam(account).pw_dir)
+    lms = LtiStore(campus.database_url)  # bob taught a course the LMS launched him into
+    lms.record("bob", "phys-101", "instructor")
+    lms.record("carol", "phys-101", "student")
 
     removed = campus.cli("users", "remove", "bob")
     assert removed.returncode == 0, removed.stderr
+    assert lms.roles_of("bob") == {} and lms.roles_of("carol") == {"phys-101": "student"}
+    lms.dispose()
     archive = Path(re.search(r"archived in (\S+\.tar\.gz)", removed.stdout).group(1))
     with tarfile.open(archive) as tar:
         assert tar.extractfile("home/secret.txt").read() == b"bob's secret"

@@ -63,3 +63,18 @@ def test_an_idp_session_is_kept_per_person_and_method_until_it_is_ended(store: S
     assert store.end_session("ada", "campus") is None and not store.has_session("ada", "campus")
     assert store.end_session("bob", "campus") is None
     assert store.end_session("ada", "guests") == ("0=fmt,1=other", "https://idp.guests.test/idp", "")
+
+
+def test_a_removed_persons_sessions_and_course_roles_are_forgotten_and_nobody_elses(db_url: str) -> None:
+    from campushub.identity.lti_store import LtiStore
+    from campushub.removal import forget_sign_in_records
+
+    saml, lms = SamlStore(db_url), LtiStore(db_url)
+    for name in ("bob", "carol"):
+        saml.keep_session(name, "campus", f"0=fmt,1={name}", IDP, "")
+        lms.record(name, "phys-101", "instructor" if name == "bob" else "student")
+    forget_sign_in_records(db_url, "bob")
+    assert not saml.has_session("bob", "campus") and lms.roles_of("bob") == {}
+    assert saml.has_session("carol", "campus") and lms.roles_of("carol") == {"phys-101": "student"}
+    saml.dispose()
+    lms.dispose()
