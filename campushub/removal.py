@@ -174,7 +174,15 @@ def forget_sign_in_records(db_url: str, name: str) -> None:
 
 
 def release_name(store: AccountStore, db_url: str, name: str) -> str:
-    """Free a removed user's name, or a stale claim nobody signs in with; refuse while a person holds it."""
+    """Free a removed user's name, or a stale claim nobody signs in with; refuse while a person holds it, or
+    while the library holds projects published under it (the next holder of the name would own them)."""
+    published = library_projects_of(db_url, name)
+    if published:
+        shown = ", ".join(f"{name}/{slug}" for slug in published[:5]) + (" ..." if len(published) > 5 else "")
+        raise UserError(
+            f"{name!r} published {len(published)} project(s) in the library ({shown}). Released, the name would "
+            f"hand them, private ones included, to the next person called {name}, so it stays reserved."
+        )
     if store.release(name):
         return "released: the next person to use this name gets a new, empty account"
     if hub_user_exists(db_url, name) or store.get(name) is not None:
@@ -184,3 +192,13 @@ def release_name(store: AccountStore, db_url: str, name: str) -> str:
     if store.forget_claim(name):
         return "released: the stale claim is gone; the next method to sign someone in with it owns the name"
     raise UserError(f"{name!r} is not reserved; `campushub users list --all` shows every name.")
+
+
+def library_projects_of(db_url: str, name: str) -> list[str]:
+    from campushub.library.store import LibraryStore
+
+    library = LibraryStore(db_url, Path())  # only the database is read
+    try:
+        return library.slugs_of(name)
+    finally:
+        library.dispose()

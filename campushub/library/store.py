@@ -221,6 +221,11 @@ class LibraryStore(Store):
 
     # Publishing -------------------------------------------------------------------------------------
 
+    def slugs_of(self, owner: str) -> list[str]:
+        """The names of every project `owner` published, private ones included."""
+        with self._session() as session:
+            return sorted(session.scalars(select(Project.slug).where(Project.owner == owner)))
+
     def used_by(self, owner: str) -> int:
         with self._session() as session:
             total = session.scalar(

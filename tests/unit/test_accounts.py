@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -180,3 +181,24 @@ def test_invite_survives_reopening(store: AccountStore, db_url: str) -> None:
         assert reopened.redeem_invite(code) is False
     finally:
         reopened.dispose()
+
+
+def test_a_name_that_published_in_the_library_is_not_released_to_the_next_person(
+    store: AccountStore, db_url: str, tmp_path: Path
+) -> None:
+    from campushub.errors import UserError
+    from campushub.library.store import LibraryStore, Metadata
+    from campushub.removal import release_name
+
+    library = LibraryStore(db_url, tmp_path / "library")
+    (tmp_path / "work").mkdir()
+    (tmp_path / "work" / "notes.md").write_text("# mine\n")
+    library.publish("bob", "thesis", tmp_path / "work", Metadata(title="Thesis", visibility="private"),
+                    max_project_size=1 << 20, max_user_size=1 << 20)  # fmt: skip
+    library.dispose()
+    for name in ("bob", "carol"):
+        store.retire(name)
+    with pytest.raises(UserError, match=r"'bob' published 1 project\(s\) in the library \(bob/thesis\)"):
+        release_name(store, db_url, "bob")
+    assert store.removed("bob"), "the name stays reserved"
+    assert release_name(store, db_url, "carol").startswith("released")
