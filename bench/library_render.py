@@ -58,7 +58,7 @@ from typing import Any
 # Run as a script, this file's directory is on sys.path, not the checkout that holds the `bench` package.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import errors, procfs
+from bench import errors, procfs, report
 from bench.interrupts import Interrupted, Signals
 from bench.ports import HOST, free_port
 from bench.summary import percentile
@@ -900,17 +900,7 @@ def table(document: dict) -> str:
         ]
         for label, campushub, stock, better, digits in rows
     ]
-    widths = [max(len(row[column]) for row in [headers, *lines_out]) for column in range(len(headers))]
-
-    def joined(row: list[str]) -> str:
-        return "  ".join(
-            cell.ljust(width) if index == 0 else cell.rjust(width)
-            for index, (cell, width) in enumerate(zip(row, widths, strict=True))
-        )
-
-    return "\n".join(
-        [joined(headers), joined(["-" * width for width in widths]), *(joined(line) for line in lines_out)]
-    )
+    return report.aligned([headers, *lines_out])
 
 
 def _kb(size: int | None) -> float | None:

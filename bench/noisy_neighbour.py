@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import websocket
 from ruamel.yaml import YAML
 
-from bench import accounts, errors, hubs, procfs
+from bench import accounts, errors, hubs, procfs, report
 from bench.interrupts import Interrupted, Signals
 from bench.students import Failure, SimulatedStudent, Stopped, StudentFailed
 from campushub.compute.cgroups import detect as detect_cgroups
@@ -521,15 +521,7 @@ def table(rows: list[tuple[str, dict]], burners: int) -> str:
         if burners > 1:
             line.append(shown(summary["burners_cores_total"], 2))
         lines.append(line)
-    widths = [max(len(row[column]) for row in [headers, *lines]) for column in range(len(headers))]
-
-    def joined(row: list[str]) -> str:
-        return "  ".join(
-            cell.ljust(width) if index == 0 else cell.rjust(width)
-            for index, (cell, width) in enumerate(zip(row, widths, strict=True))
-        )
-
-    return "\n".join([joined(headers), joined(["-" * width for width in widths]), *(joined(line) for line in lines)])
+    return report.aligned([headers, *lines])
 
 
 def environment() -> dict:
