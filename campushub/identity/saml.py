@@ -46,6 +46,7 @@ from saml2.client import Saml2Client
 from saml2.config import SPConfig
 from saml2.ident import code, decode
 from saml2.metadata import create_metadata_string
+from saml2.sigver import verify_redirect_signature
 from tornado import web
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 from tornado.httputil import url_concat
@@ -74,6 +75,7 @@ NOT_VERIFIED = (
     "happening, tell an administrator (the hub's log says why)."
 )
 NOT_ALLOWED = "Your account may not use this hub. Ask an administrator if you think it should."
+LOGOUT_NOT_VERIFIED = "The sign-out request from your identity provider could not be verified."
 SIGNER_MISSING = "This sign-in cannot be used right now: the hub cannot check signatures. Tell an administrator."
 METADATA_TROUBLE = (
     "This sign-in cannot be used right now: the identity provider's metadata could not be read or verified. "
@@ -251,7 +253,7 @@ class CampusSAMLAuthenticator(RedirectMethodMixin, Authenticator):
 
     async def holds_session(self, name: str) -> bool:
         """Whether `name` signed in through this IdP, whose session the hub's logout must end too."""
-        return await asyncio.to_thread(self.store.has_session, name, self.method_id)
+        return await asyncio.to_thread(self.store.session_of, name, self.method_id) is not None
 
     async def keep_session(self, name: str, name_id: Any, idp: str, session_index: str) -> None:
         await asyncio.to_thread(self.store.keep_session, name, self.method_id, code(name_id), idp, session_index)
@@ -263,13 +265,9 @@ class CampusSAMLAuthenticator(RedirectMethodMixin, Authenticator):
         makes a new pysaml2 client, whose own memory of sign-ins starts empty): it is handed back to the client
         before the request is made, so that the request carries the session index the IdP gave.
         """
-        coded, idp, session_index = session
         try:
             client = self.client(handler)
-            name_id = decode(coded)
-            client.users.add_information_about_person(
-                {"name_id": name_id, "issuer": idp, "not_on_or_after": 0, "session_index": session_index, "ava": {}}
-            )
+            name_id, idp = restored_session(client, session)
             responses = client.do_logout(name_id, [idp], reason="the person signed out", expire=None, sign=True)
         except Exception as exc:  # the hub's logout stands; the IdP's is best effort
             self.log.warning("%s: no single logout at the IdP: %s: %s", self.method_id, type(exc).__name__, exc)
@@ -279,6 +277,39 @@ class CampusSAMLAuthenticator(RedirectMethodMixin, Authenticator):
             if location:
                 return location
         return None
+
+    def logout_requested(self, handler: web.RequestHandler, query: dict[str, str]) -> Any:
+        """The LogoutRequest an IdP sent through the person's browser, once its redirect signature verifies
+        against a signing key of the IdP it names (pysaml2 on its own accepts one unsigned)."""
+        client = self.client(handler)
+        try:
+            request = client.parse_logout_request(query["SAMLRequest"], BINDING_HTTP_REDIRECT)
+            issuer = request.message.issuer.text
+            certificates = [cert for _, cert in client.metadata.certs(issuer, "any", "signing")]
+            signed = bool(query.get("Signature")) and any(
+                verify_redirect_signature(query, client.sec.sec_backend, cert) for cert in certificates
+            )
+        except Exception as exc:  # pysaml2 raises many kinds; each is a refusal with its reason in the log
+            self.log.warning(
+                "%s: the IdP's logout request was refused: %s: %s", self.method_id, type(exc).__name__, exc
+            )
+            raise web.HTTPError(400, LOGOUT_NOT_VERIFIED) from None
+        if not signed:
+            self.log.warning("%s: a logout request from %s was refused: not signed by it", self.method_id, issuer)
+            raise web.HTTPError(400, LOGOUT_NOT_VERIFIED)
+        return request.message
+
+    def logout_answer(
+        self, handler: web.RequestHandler, query: dict[str, str], session: tuple[str, str, str] | None
+    ) -> str:
+        """Where the browser takes the signed LogoutResponse: Success for the person's own session (ended by
+        the caller), UnknownPrincipal otherwise."""
+        client = self.client(handler)
+        name_id = restored_session(client, session)[0] if session is not None else None
+        info = client.handle_logout_request(
+            query["SAMLRequest"], name_id, BINDING_HTTP_REDIRECT, sign=True, relay_state=query.get("RelayState")
+        )
+        return dict(info["headers"])["Location"]
 
     def logout_answered(self, handler: web.RequestHandler, response: str) -> None:
         """The IdP's LogoutResponse: logged either way; the hub session is already gone."""
@@ -410,12 +441,16 @@ class SAMLMetadataHandler(BaseHandler):
 
 
 class SAMLLogoutHandler(LogoutHandler):
-    """SP-initiated single logout, and the IdP's answer to it (the SP's SingleLogoutService).
+    """Single logout, both ways (the SP's SingleLogoutService).
 
-    The hub session ends first, JupyterHub's own way (cookies, `shutdown_on_logout`); then the person goes
-    to the IdP with a signed LogoutRequest, so that the next sign-in asks for a password again. The IdP
-    sends them back here with its LogoutResponse, and on to the sign-in page. An IdP without a logout
+    Started here: the hub session ends first, JupyterHub's own way (cookies, `shutdown_on_logout`); then the
+    person goes to the IdP with a signed LogoutRequest, so that the next sign-in asks for a password again.
+    The IdP sends them back here with its LogoutResponse, and on to the sign-in page. An IdP without a logout
     endpoint gets the hub's logout alone.
+
+    Started at the IdP (the person signed out of campus SSO): the IdP's signed LogoutRequest comes through
+    the browser; when it names the IdP session this browser's hub session came from, the hub session ends,
+    and the browser goes back to the IdP with the answer either way.
     """
 
     async def get(self) -> None:
@@ -426,6 +461,8 @@ class SAMLLogoutHandler(LogoutHandler):
         if self.get_argument("SAMLResponse", ""):
             authenticator.logout_answered(self, self.get_argument("SAMLResponse"))
             return self.redirect(signed_out)
+        if self.get_argument("SAMLRequest", ""):
+            return await self.logout_from_the_idp()
         user = self.current_user
         session = (
             await asyncio.to_thread(authenticator.store.end_session, user.name, authenticator.method_id)
@@ -437,6 +474,48 @@ class SAMLLogoutHandler(LogoutHandler):
         await authenticator.refresh_metadata()
         location = authenticator.single_logout_location(self, session) if session is not None else None
         self.redirect(location or signed_out)
+
+    async def logout_from_the_idp(self) -> None:
+        authenticator: CampusSAMLAuthenticator = self.authenticator
+        await authenticator.refresh_metadata()
+        names = ("SAMLRequest", "RelayState", "SigAlg", "Signature")
+        query = {name: self.get_argument(name) for name in names if self.get_argument(name, "")}
+        request = authenticator.logout_requested(self, query)
+        user = self.current_user
+        method = authenticator.method_id
+        session = await asyncio.to_thread(authenticator.store.session_of, user.name, method) if user else None
+        if session is not None and names_session(session, request.issuer.text, request.name_id):
+            await asyncio.to_thread(authenticator.store.end_session, user.name, method)
+            await self.default_handle_logout()
+            self._jupyterhub_user = None
+            authenticator.log.info("%s: %s signed out at the IdP, and so of the hub", method, user.name)
+        else:
+            authenticator.log.info("%s: the IdP's logout request names no session of this browser", method)
+            session = None
+        self.redirect(authenticator.logout_answer(self, query, session))
+
+
+def restored_session(client: Saml2Client, session: tuple[str, str, str]) -> tuple[Any, str]:
+    """(NameID, IdP) of a session kept in the hub database, handed back to pysaml2's own memory of sign-ins,
+    which logout requests and answers read (the session index among them) and which a restart empties."""
+    coded, idp, session_index = session
+    name_id = decode(coded)
+    client.users.add_information_about_person(
+        {"name_id": name_id, "issuer": idp, "not_on_or_after": 0, "session_index": session_index, "ava": {}}
+    )
+    return name_id, idp
+
+
+def names_session(session: tuple[str, str, str], issuer: str, name_id: Any) -> bool:
+    """Whether a LogoutRequest from `issuer` names this kept session: the same IdP, the same NameID."""
+    coded, idp, _ = session
+    kept = decode(coded)
+    return (
+        idp == issuer
+        and name_id is not None
+        and (kept.text or "") == (name_id.text or "")
+        and (kept.format or "") == (name_id.format or "")
+    )
 
 
 def chooser_page(providers: dict[str, str], here: str) -> str:

@@ -85,9 +85,11 @@ class SamlStore(Store):
             else:
                 found.name_id, found.idp, found.session_index, found.updated = name_id, idp, session_index, utc_now()
 
-    def has_session(self, name: str, method: str) -> bool:
+    def session_of(self, name: str, method: str) -> tuple[str, str, str] | None:
+        """(NameID, IdP, session index) of the person's IdP session; None when none is known."""
         with self._session() as session:
-            return session.get(SamlSession, (name, method)) is not None
+            found = session.get(SamlSession, (name, method))
+            return None if found is None else (found.name_id, found.idp, found.session_index)
 
     def end_session(self, name: str, method: str) -> tuple[str, str, str] | None:
         """(NameID, IdP, session index) of the person's IdP session, now forgotten; None when none is known."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import time
 from collections.abc import Iterator
+from urllib.parse import parse_qsl, quote, urlsplit
 
 import pytest
 import requests
@@ -148,3 +149,37 @@ def test_a_hub_restart_loses_neither_a_sign_in_under_way_nor_the_logout_at_the_i
     signs_out_at_the_idp_too(saml_campus, student)
     assert student.hub_api("GET", "/user").status_code == 403
     assert 'name="password"' in student.session.get(saml_campus.login_url(), timeout=30).text
+
+
+def test_signing_out_at_the_idp_ends_that_browsers_hub_session_and_no_other(saml_campus):
+    saml_campus.trust(**{"redirect.sign": True})  # as Shibboleth does; simplesamlphp signs logout only when told
+    student, action, posted = saml_campus.posted_response(STUDENT)
+    student.session.post(action, data=posted, allow_redirects=False, timeout=30)
+    lecturer, action, posted = saml_campus.posted_response(LECTURER)
+    lecturer.session.post(action, data=posted, allow_redirects=False, timeout=30)
+    assert student.hub_api("GET", "/user").status_code == 200 == lecturer.hub_api("GET", "/user").status_code
+
+    # The student signs out of campus SSO at the IdP; the IdP sends its LogoutRequest through the browser.
+    slo = f"{saml_campus.hub.url}/hub/saml/campus/logout"
+    returned = f"{saml_campus.idp.base_url}saml2/idp/metadata.php"  # anywhere the IdP may send them on to
+    url = f"{saml_campus.idp.base_url}saml2/idp/SingleLogoutService.php?ReturnTo={quote(returned, safe='')}"
+    hops, forged_tried = [], False
+    for _ in range(8):
+        if url.startswith(slo + "?SAMLRequest=") and not forged_tried:
+            forged_tried = True
+            query = dict(parse_qsl(urlsplit(url).query))
+            unsigned = {key: value for key, value in query.items() if key not in ("Signature", "SigAlg")}
+            forged = student.session.get(slo, params=unsigned, allow_redirects=False, timeout=30)
+            assert forged.status_code == 400 and "could not be verified" in forged.text, forged.text[-400:]
+            assert student.hub_api("GET", "/user").status_code == 200, "an unsigned request signs nobody out"
+        answer = student.session.get(url, allow_redirects=False, timeout=30)
+        hops.append(answer.url.split("?")[0])
+        if answer.status_code not in (301, 302, 303):
+            break
+        url = requests.compat.urljoin(answer.url, answer.headers["Location"])
+    assert forged_tried and slo in hops, (hops, answer.status_code, answer.text[-600:])
+    # The IdP had its answer and finished its logout.
+    assert hops[-1] == returned, (hops, answer.status_code, answer.text[-600:])
+    assert saml_campus.hub.wait_for_output("stu1 signed out at the IdP, and so of the hub")
+    assert student.hub_api("GET", "/user").status_code == 403
+    assert lecturer.hub_api("GET", "/user").status_code == 200

@@ -231,3 +231,20 @@ def test_without_xmlsec1_check_says_so_and_sign_in_is_a_503_that_names_no_metada
     with pytest.raises(web.HTTPError) as refused:
         authenticator.client(handler)
     assert refused.value.status_code == 503 and refused.value.log_message == SIGNER_MISSING
+
+
+def test_a_logout_request_names_a_session_only_with_its_idp_and_nameid() -> None:
+    from saml2.ident import code
+    from saml2.saml import NAMEID_FORMAT_PERSISTENT, NAMEID_FORMAT_TRANSIENT, NameID
+
+    from campushub.identity.saml import names_session
+
+    def name_id(text: str, name_format: str = NAMEID_FORMAT_TRANSIENT) -> NameID:
+        return NameID(text=text, format=name_format)
+
+    session = (code(name_id("_a1b2")), "https://idp.campus.test/idp", "_s1")
+    assert names_session(session, "https://idp.campus.test/idp", name_id("_a1b2"))
+    assert not names_session(session, "https://idp.elsewhere.test/idp", name_id("_a1b2")), "another IdP"
+    assert not names_session(session, "https://idp.campus.test/idp", name_id("_c3d4")), "another person"
+    assert not names_session(session, "https://idp.campus.test/idp", name_id("_a1b2", NAMEID_FORMAT_PERSISTENT))
+    assert not names_session(session, "https://idp.campus.test/idp", None)

@@ -58,9 +58,10 @@ def test_an_idp_session_is_kept_per_person_and_method_until_it_is_ended(store: S
     store.keep_session("ada", "campus", "0=fmt,1=ada-nameid", IDP, "_session1")
     store.keep_session("ada", "campus", "0=fmt,1=ada-nameid", IDP, "_session2")  # signed in again
     store.keep_session("ada", "guests", "0=fmt,1=other", "https://idp.guests.test/idp", "")
-    assert store.has_session("ada", "campus") and not store.has_session("bob", "campus")
+    assert store.session_of("ada", "campus") == ("0=fmt,1=ada-nameid", IDP, "_session2")
+    assert store.session_of("bob", "campus") is None
     assert store.end_session("ada", "campus") == ("0=fmt,1=ada-nameid", IDP, "_session2")
-    assert store.end_session("ada", "campus") is None and not store.has_session("ada", "campus")
+    assert store.end_session("ada", "campus") is None and store.session_of("ada", "campus") is None
     assert store.end_session("bob", "campus") is None
     assert store.end_session("ada", "guests") == ("0=fmt,1=other", "https://idp.guests.test/idp", "")
 
@@ -74,7 +75,7 @@ def test_a_removed_persons_sessions_and_course_roles_are_forgotten_and_nobody_el
         saml.keep_session(name, "campus", f"0=fmt,1={name}", IDP, "")
         lms.record(name, "phys-101", "instructor" if name == "bob" else "student")
     forget_sign_in_records(db_url, "bob")
-    assert not saml.has_session("bob", "campus") and lms.roles_of("bob") == {}
-    assert saml.has_session("carol", "campus") and lms.roles_of("carol") == {"phys-101": "student"}
+    assert saml.session_of("bob", "campus") is None and lms.roles_of("bob") == {}
+    assert saml.session_of("carol", "campus") is not None and lms.roles_of("carol") == {"phys-101": "student"}
     saml.dispose()
     lms.dispose()
