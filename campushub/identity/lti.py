@@ -335,6 +335,7 @@ def make_folder_for(spawner: Any, name: str, course: str) -> bool:
     the files live where the hub cannot reach, and False."""
     from campushub.compute.backend import WorkspaceAccount
     from campushub.compute.local import CampusLocalSpawner
+    from campushub.identity import lti_folder
     from campushub.identity.lti_folder import make_course_folder
     from campushub.library.copy import as_the_person
 
@@ -349,7 +350,7 @@ def make_folder_for(spawner: Any, name: str, course: str) -> bool:
         return True
     account = spawner.user_prefix + name
     workspace = WorkspaceAccount(account, Path(spawner.home_base) / account, tuple(spawner.adopt_accounts))
-    as_the_person(workspace, [course], module="campushub.identity.lti_folder")
+    as_the_person(workspace, [course], script=Path(lti_folder.__file__))
     return True
 
 

@@ -35,7 +35,6 @@ _INSTRUCTOR_ROLES = {
     "Instructor",
 }
 _LEARNER_ROLES = {f"{_MEMBERSHIP}#Learner", "Learner"}
-COURSE_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 
 
 class LaunchRefused(ValueError):

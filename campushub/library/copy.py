@@ -60,13 +60,19 @@ def copy_into_workspace(workspace: WorkspaceAccount, folder_name: str, archive: 
 
 
 def as_the_person(
-    workspace: WorkspaceAccount, arguments: list[str], stdin: bytes = b"", module: str = "campushub.library.copy"
+    workspace: WorkspaceAccount,
+    arguments: list[str],
+    stdin: bytes = b"",
+    module: str = "campushub.library.copy",
+    script: Path | None = None,
 ) -> bytes:
     """Run `module` (this one unless said) with `arguments` as the person's own account (made first if need be);
-    its stdout."""
+    its stdout. A `script` that imports only the standard library runs instead, isolated (`-I -S`), which
+    starts several times faster."""
     account = ensure_system_user(workspace.account, workspace.home, workspace.adopt)
+    command = [sys.executable, "-I", "-S", str(script)] if script else [sys.executable, "-m", module]
     result = subprocess.run(
-        [sys.executable, "-m", module, *arguments],
+        [*command, *arguments],
         input=stdin,
         capture_output=True,
         user=account.pw_uid,

@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING, Any
 from pydantic import Field, model_validator
 
 from campushub.config.sections import Section
-from campushub.identity.lti_claims import COURSE_ID, PRESETS, ROLES, Lms, Role, UsernameClaim
+from campushub.identity.lti_claims import PRESETS, ROLES, Lms, Role, UsernameClaim
+from campushub.identity.lti_folder import COURSE_ID
 from campushub.identity.methods.base import Probe, SignInMethod
 
 if TYPE_CHECKING:
