@@ -115,6 +115,11 @@ def read_cmdline(pid: int, fallback: str) -> str:
     return text or f"[{fallback}]"  # a zombie has no command line left, only its name
 
 
+def is_zombie_cmdline(cmdline: str) -> bool:
+    """read_cmdline's answer for a process with no command line left: one that has ended, not yet waited for."""
+    return cmdline.startswith("[") and cmdline.endswith("]")
+
+
 def classify(cmdline: str, parent_part: str | None) -> str:
     """The part a process belongs to, given its command line and its parent's part (None for the root).
 
@@ -238,11 +243,14 @@ class TreeCpu:
                 return parts[reading.pid]
             parent = by_pid.get(reading.ppid) if reading.pid != self.root_pid and depth < 64 else None
             known = self._known.get(reading.key)
-            if parent is None and known is not None and reading.pid != self.root_pid:
-                part = known.part  # an orphan keeps the part it was counted in
+            cmdline = read_cmdline(reading.pid, reading.name)
+            if known is not None and reading.pid != self.root_pid and (parent is None or is_zombie_cmdline(cmdline)):
+                # An orphan keeps the part it was counted in; so does a process that has ended and awaits its
+                # parent's wait (a zombie has no command line left): its last CPU is still its own part's.
+                part = known.part
             else:
                 parent_part = part_of(parent, depth + 1) if parent is not None else None
-                part = classify(read_cmdline(reading.pid, reading.name), parent_part)
+                part = classify(cmdline, parent_part)
             parts[reading.pid] = part
             return part
 

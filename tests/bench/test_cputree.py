@@ -37,12 +37,17 @@ time.sleep(60)
 )
 SERVER = (
     """
-import subprocess, sys, time
+import os, subprocess, sys, time
 from pathlib import Path
 """
     + BURN.replace("sys.argv[1]", "0.15")
     + """
-subprocess.run([sys.executable, str(Path(__file__).parent / "burn.py"), "0.3", "ipykernel_launcher"])
+kernel = subprocess.Popen([sys.executable, str(Path(__file__).parent / "burn.py"), "0.3", "ipykernel_launcher"])
+# The kernel ends, and stays a zombie (no command line left) for a few samples before the server waits for it,
+# as a busy server's would: its last moments are still the kernel's, not the server's.
+os.waitid(os.P_PID, kernel.pid, os.WEXITED | os.WNOWAIT)
+time.sleep(0.5)
+kernel.wait()
 time.sleep(0.3)  # a server outlives its kernel: the kernel's last moments are the kernel's
 """
 )
