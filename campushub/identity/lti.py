@@ -336,7 +336,6 @@ def make_folder_for(spawner: Any, name: str, course: str) -> bool:
     from campushub.compute.backend import WorkspaceAccount
     from campushub.compute.local import CampusLocalSpawner
     from campushub.identity import lti_folder
-    from campushub.identity.lti_folder import make_course_folder
     from campushub.library.copy import as_the_person
 
     if not isinstance(spawner, CampusLocalSpawner):
@@ -346,7 +345,7 @@ def make_folder_for(spawner: Any, name: str, course: str) -> bool:
     if not spawner.isolate_users:
         home = Path(spawner.personal_root) / name
         home.mkdir(mode=0o700, parents=True, exist_ok=True)
-        make_course_folder(home, course)
+        lti_folder.make_course_folder(home, course)
         return True
     account = spawner.user_prefix + name
     workspace = WorkspaceAccount(account, Path(spawner.home_base) / account, tuple(spawner.adopt_accounts))

@@ -150,9 +150,9 @@ class SamlMethod(SignInMethod):
 
         saml: SamlSignIn = self.settings
         label = f"saml {self.name} metadata"
-        signer: list[Probe] = [(f"saml {self.name} signatures ({XMLSEC})", None)]
-        if shutil.which(XMLSEC) is None:  # pysaml2 signs and verifies every message with it
-            signer = [(signer[0][0], f"{XMLSEC} is not installed, so nobody can sign in: apt-get install xmlsec1")]
+        # pysaml2 signs and verifies every message with xmlsec1.
+        missing = f"{XMLSEC} is not installed, so nobody can sign in: apt-get install xmlsec1"
+        signer: Probe = (f"saml {self.name} signatures ({XMLSEC})", None if shutil.which(XMLSEC) else missing)
         try:
             if saml.idp_metadata_file is not None:
                 xml = saml.idp_metadata_file.read_text(encoding="utf-8")
@@ -164,7 +164,7 @@ class SamlMethod(SignInMethod):
                 xml = answer.text
         except (OSError, UnicodeDecodeError) as exc:
             source = saml.idp_metadata_file or saml.idp_metadata_url
-            return [*signer, (label, f"cannot read {source}: {exc}")]
+            return [signer, (label, f"cannot read {source}: {exc}")]
         idps, problems = metadata_summary(xml)
         if saml.idp_metadata_url and saml.metadata_signing_certificate:
             from campushub.identity.saml_metadata import MetadataRefused, verify_signature
@@ -176,4 +176,4 @@ class SamlMethod(SignInMethod):
         if saml.idp_entity_id and saml.idp_entity_id not in idps:
             problems.append(f"`idp_entity_id` {saml.idp_entity_id} is not among them")
         shown = ", ".join(idps[:5]) + (f" and {len(idps) - 5} more" if len(idps) > 5 else "")
-        return [*signer, (f"{label} ({shown or 'no IdP'})", "; ".join(problems) or None)]
+        return [signer, (f"{label} ({shown or 'no IdP'})", "; ".join(problems) or None)]
